@@ -1,0 +1,26 @@
+# The two commands of the README:
+#   make demo   set up, start a local PostgreSQL (unless CACHEMON_DATABASE_URL is set) and run the demo
+#   make test   set up and run every check and test (what CI runs)
+VENV := .venv/bin
+
+.PHONY: setup demo test lint bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/cachemon demo
+
+lint: setup
+	$(VENV)/ruff check orchestrator tests benchmarks alembic
+	$(VENV)/ruff format --check orchestrator tests benchmarks alembic
+	$(VENV)/mypy orchestrator
+
+test: lint
+	$(VENV)/pytest
+
+bench: setup
+	$(VENV)/python benchmarks/run_all.py
+
+clean:
+	rm -rf .venv build dist .pytest_cache .mypy_cache .ruff_cache

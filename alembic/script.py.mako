@@ -1,0 +1,23 @@
+"""${message}
+
+Revision ID: ${up_revision}
+Revises: ${down_revision | comma,n}
+Create Date: ${create_date}
+
+The SQL this revision runs lives in the folder of the same name (see alembic/README.md).
+"""
+
+from orchestrator.migrations import downgrade_revision, upgrade_revision
+
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision)}
+branch_labels = ${repr(branch_labels)}
+depends_on = ${repr(depends_on)}
+
+
+def upgrade() -> None:
+    upgrade_revision(__file__)
+
+
+def downgrade() -> None:
+    downgrade_revision(__file__)

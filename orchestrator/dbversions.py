@@ -1,0 +1,126 @@
+"""Schema versions: Alembic driven from Python, and the check that a database matches the code."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, pool
+
+from orchestrator import catalog
+from orchestrator.migrations import (
+    current_function_files,
+    current_sql_files,
+    libpq_url,
+    sqlalchemy_url,
+)
+from orchestrator.paths import alembic_dir
+
+OFFLINE_URL = "postgresql+psycopg://offline/cachemon"
+
+
+def alembic_config(url: str | None = None, output: io.StringIO | None = None) -> Config:
+    """An Alembic ``Config`` for the packaged scripts, with ``url`` (or the environment's)."""
+    cfg = Config(output_buffer=output) if output is not None else Config()
+    cfg.set_main_option("script_location", str(alembic_dir()))
+    cfg.set_main_option("path_separator", "os")
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url or sqlalchemy_url(None)), revision)
+
+
+def downgrade(url: str | None = None, revision: str = "-1") -> None:
+    command.downgrade(alembic_config(url or sqlalchemy_url(None)), revision)
+
+
+def offline_sql(revision: str = "head", *, downgrade_to: str | None = None) -> str:
+    """The SQL script ``alembic upgrade <revision> --sql`` prints (for psql or Supabase).
+
+    With ``downgrade_to``, the script that downgrades from ``revision`` to that one.
+    """
+    out = io.StringIO()
+    cfg = alembic_config(OFFLINE_URL, output=out)
+    if downgrade_to is None:
+        command.upgrade(cfg, revision, sql=True)
+    else:
+        command.downgrade(cfg, f"{revision}:{downgrade_to}", sql=True)
+    return out.getvalue()
+
+
+def head() -> str:
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"the migration history has {len(heads)} heads: {heads}")
+    return heads[0]
+
+
+def current(url: str | None = None) -> tuple[str, ...]:
+    """The revisions the database is at (empty: not installed)."""
+    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            ctx = MigrationContext.configure(connection, opts={"version_table_schema": "cachemon"})
+            return tuple(ctx.get_current_heads())
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class CheckResult:
+    """What ``cachemon db check`` found."""
+
+    current: tuple[str, ...]
+    head: str
+    drift: list[str] = field(default_factory=list)
+
+    @property
+    def behind(self) -> bool:
+        return self.current != (self.head,)
+
+    @property
+    def ok(self) -> bool:
+        return not self.behind and not self.drift
+
+
+def function_drift(conn: psycopg.Connection[Any]) -> list[str]:
+    """Differences between the database's functions and the package's ``sql/functions``.
+
+    Runs every function file inside a transaction that is rolled back, and compares the
+    catalog before and after: whatever the files would change is drift. Needs the privileges
+    of the schema's owner; takes the locks ``CREATE OR REPLACE FUNCTION`` takes, briefly.
+    """
+    kinds = ("functions", "triggers")
+    with conn.transaction(force_rollback=True):
+        conn.execute("SET LOCAL lock_timeout = '10s'")
+        before = catalog.fingerprint(conn, kinds)
+        for path in current_function_files():
+            conn.execute(path.read_text().encode())
+        after = catalog.fingerprint(conn, kinds)
+    return catalog.differences(before, after)
+
+
+def check(url: str | None = None) -> CheckResult:
+    """Whether the database is at head and its functions equal the package's."""
+    url = url or sqlalchemy_url(None)
+    result = CheckResult(current=current(url), head=head())
+    if not result.behind:
+        with psycopg.connect(libpq_url(sqlalchemy_url(url))) as conn:
+            result.drift = function_drift(conn)
+    return result
+
+
+def build_from_current_sql(conn: psycopg.Connection[Any]) -> None:
+    """Build schema ``cachemon`` from the current SQL files (no Alembic), in one transaction."""
+    with conn.transaction():
+        for path in current_sql_files():
+            conn.execute(path.read_text().encode())

@@ -1,0 +1,205 @@
+"""How Alembic revisions run SQL, and how the current SQL files build a schema.
+
+Every revision ``alembic/versions/NNNN_name.py`` owns a folder ``alembic/versions/NNNN_name/``:
+
+- ``schema/*.sql``    DDL of this revision (the first revision: a copy of ``sql/schema``);
+- ``functions/*.sql`` frozen copies of every ``sql/functions`` file this revision adds or
+  changes, taken when the revision was written (``python -m orchestrator.migrations snapshot``);
+- ``post/*.sql``      anything that must run after the functions (optional);
+- ``downgrade.sql``   undoes ``schema/`` and drops functions this revision added.
+
+Upgrading runs ``schema/``, ``functions/``, ``post/`` in name order. Downgrading runs
+``downgrade.sql`` and then, for each function this revision changed, the copy of that function
+in the newest earlier revision. A revision therefore installs the same thing whenever it runs:
+it never reads ``sql/functions`` (alembic/README.md explains why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from orchestrator.paths import alembic_dir, sql_dir
+
+SCHEMA = "cachemon"
+# pg_advisory_xact_lock key held by every Alembic run (ASCII "cachemon" read as an int8).
+ADVISORY_LOCK_KEY = 0x63616368656D6F6E
+BUILD_ORDER = ("schema", "functions", "post")
+
+
+def database_url(explicit: str | None = None) -> str | None:
+    """The URL given, else ``CACHEMON_DATABASE_URL``, else ``DATABASE_URL``."""
+    return explicit or os.environ.get("CACHEMON_DATABASE_URL") or os.environ.get("DATABASE_URL")
+
+
+def sqlalchemy_url(url: str | None) -> str:
+    """A SQLAlchemy URL using psycopg 3 for a ``postgres://`` or ``postgresql://`` URL."""
+    url = database_url(url)
+    if not url:
+        raise RuntimeError(
+            "no database URL: set CACHEMON_DATABASE_URL (or DATABASE_URL), or pass -x url=..."
+        )
+    for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def libpq_url(url: str) -> str:
+    """A libpq URL (for psycopg) from a SQLAlchemy or libpq URL."""
+    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def prepare_statements() -> list[str]:
+    """What every Alembic run executes first, inside its transaction."""
+    return [
+        f"SELECT pg_catalog.pg_advisory_xact_lock({ADVISORY_LOCK_KEY})",
+        f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    ]
+
+
+FINISH_SQL = f"""DO $finish$
+BEGIN
+    /* At base: remove the version table and the (then empty) schema. Else protect the table. */
+    IF EXISTS (SELECT FROM {SCHEMA}.alembic_version) THEN
+        ALTER TABLE {SCHEMA}.alembic_version ENABLE ROW LEVEL SECURITY;
+        REVOKE ALL ON {SCHEMA}.alembic_version FROM PUBLIC;
+    ELSE
+        DROP TABLE {SCHEMA}.alembic_version;
+        DROP SCHEMA {SCHEMA};
+    END IF;
+END
+$finish$"""
+
+
+def _execute_script(script: str) -> None:
+    """Execute a multi-statement script in the migration's transaction, or print it offline.
+
+    Online, the script goes to psycopg without parameters, so ``%`` and ``:name`` in function
+    bodies are never taken for placeholders.
+    """
+    from alembic import op
+
+    ctx = op.get_context()
+    if ctx.as_sql:
+        ctx.impl.static_output(script.rstrip() + "\n")
+        return
+    driver = op.get_bind().connection.driver_connection
+    assert driver is not None
+    driver.execute(script)
+
+
+def revision_folder(revision_file: str | Path) -> Path:
+    return Path(revision_file).with_suffix("")
+
+
+def _sql_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.sql")) if folder.is_dir() else []
+
+
+def upgrade_revision(revision_file: str) -> None:
+    folder = revision_folder(revision_file)
+    for part in BUILD_ORDER:
+        for path in _sql_files(folder / part):
+            _execute_script(path.read_text())
+
+
+def downgrade_revision(revision_file: str) -> None:
+    folder = revision_folder(revision_file)
+    undo = folder / "downgrade.sql"
+    if undo.is_file():
+        _execute_script(undo.read_text())
+    for path in _sql_files(folder / "functions"):
+        earlier = previous_snapshot(folder, path.name)
+        if earlier is not None:
+            _execute_script(earlier.read_text())
+
+
+def revision_folders(versions: Path | None = None) -> list[Path]:
+    """Revision folders in revision order (their names start with a zero-padded number)."""
+    versions = versions or alembic_dir() / "versions"
+    return sorted(p.with_suffix("") for p in versions.glob("[0-9]*.py"))
+
+
+def previous_snapshot(folder: Path, name: str) -> Path | None:
+    """The newest copy of function file ``name`` in a revision before ``folder``."""
+    found = None
+    for earlier in revision_folders(folder.parent):
+        if earlier.name >= folder.name:
+            break
+        candidate = earlier / "functions" / name
+        if candidate.is_file():
+            found = candidate
+    return found
+
+
+def latest_snapshots() -> dict[str, Path]:
+    """For each function file name, its copy in the newest revision that has one."""
+    latest: dict[str, Path] = {}
+    for folder in revision_folders():
+        for path in _sql_files(folder / "functions"):
+            latest[path.name] = path
+    return latest
+
+
+def current_sql_files() -> Iterator[Path]:
+    """The current SQL files in the order that builds the schema from nothing."""
+    for part in BUILD_ORDER:
+        yield from _sql_files(sql_dir() / part)
+
+
+def current_function_files() -> list[Path]:
+    return _sql_files(sql_dir() / "functions")
+
+
+def stale_functions() -> list[str]:
+    """Function files whose text differs from (or is missing in) the newest revision's copy."""
+    latest = latest_snapshots()
+    stale = []
+    for path in current_function_files():
+        copy = latest.get(path.name)
+        if copy is None or not filecmp.cmp(path, copy, shallow=False):
+            stale.append(path.name)
+    return stale
+
+
+def snapshot(revision: str) -> list[str]:
+    """Copy every stale function file into the revision's ``functions/`` folder."""
+    matches = [f for f in revision_folders() if f.name == revision or f.name.startswith(revision)]
+    if len(matches) != 1:
+        raise SystemExit(f"no single revision folder matches {revision!r}")
+    target = matches[0] / "functions"
+    target.mkdir(parents=True, exist_ok=True)
+    copied = stale_functions()
+    for name in copied:
+        shutil.copyfile(sql_dir() / "functions" / name, target / name)
+    return copied
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.migrations")
+    sub = parser.add_subparsers(dest="command", required=True)
+    snap = sub.add_parser("snapshot", help="freeze changed sql/functions files into a revision")
+    snap.add_argument("revision", help="revision folder name or its numeric prefix, e.g. 0002")
+    sub.add_parser("stale", help="list function files not frozen in any revision yet")
+    args = parser.parse_args(argv)
+    if args.command == "snapshot":
+        for name in snapshot(args.revision):
+            print(f"froze {name}")
+        return 0
+    stale = stale_functions()
+    for name in stale:
+        print(name)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian machine for cachemon: a virtual environment in .venv with the package
+# (editable) and its test tools, and pg_cron for PostgreSQL 15 when it is missing and we are
+# root. Safe to run again: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.cachemon-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e '.[test]'
+    touch "$stamp"
+fi
+
+# pg_cron: the tests and the scheduler use it where it exists.
+pg_bindir=$( (pg_config --bindir 2>/dev/null) || ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -n "$pg_bindir" ]; then
+    pg_major=$(basename "$(dirname "$pg_bindir")")
+    libdir=$("$pg_bindir/pg_config" --pkglibdir 2>/dev/null || echo "/usr/lib/postgresql/$pg_major/lib")
+    if [ ! -f "$libdir/pg_cron.so" ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "installing postgresql-$pg_major-cron" >&2
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get install -y -q "postgresql-$pg_major-cron" >/dev/null 2>&1 \
+                || { apt-get update -q >/dev/null && apt-get install -y -q "postgresql-$pg_major-cron" >/dev/null; }
+        else
+            echo "note: pg_cron is not installed and we are not root; pg_cron tests will be skipped" >&2
+        fi
+    fi
+else
+    echo "warning: no PostgreSQL server binaries found; install postgresql-15" >&2
+fi

@@ -1,0 +1,50 @@
+-- Raw cache events, partitioned by UTC day on recorded_at. The default partition catches
+-- events no daily partition covers yet; run_maintenance moves them where they belong.
+CREATE TABLE cachemon.cache_metrics (
+    recorded_at         timestamptz      NOT NULL,
+    implementation_type text             NOT NULL,
+    event_type          text             NOT NULL,
+    cache_key           text,
+    response_time_ms    double precision,
+    cache_size          bigint,
+    error_type          text,
+    error_message       text,
+    batch_id            uuid,
+    received_at         timestamptz      NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT cache_metrics_recorded_at_finite
+        CHECK (recorded_at > '-infinity' AND recorded_at < 'infinity'),
+    CONSTRAINT cache_metrics_implementation_type_check
+        CHECK (pg_catalog.length(implementation_type) BETWEEN 1 AND 64
+               AND implementation_type !~ '^\s|\s$'),
+    CONSTRAINT cache_metrics_event_type_check
+        CHECK (event_type IN ('hit', 'miss', 'set', 'evict', 'error')),
+    CONSTRAINT cache_metrics_cache_key_length CHECK (pg_catalog.length(cache_key) <= 4096),
+    CONSTRAINT cache_metrics_response_time_ms_check
+        CHECK (response_time_ms >= 0 AND response_time_ms < 'Infinity'::double precision),
+    CONSTRAINT cache_metrics_cache_size_check CHECK (cache_size >= 0),
+    CONSTRAINT cache_metrics_error_type_length CHECK (pg_catalog.length(error_type) <= 256),
+    CONSTRAINT cache_metrics_error_message_length CHECK (pg_catalog.length(error_message) <= 4096)
+) PARTITION BY RANGE (recorded_at);
+
+COMMENT ON TABLE cachemon.cache_metrics IS
+    'Raw cache events (hit, miss, set, evict, error), one partition per UTC day; kept 7 days by default';
+COMMENT ON COLUMN cachemon.cache_metrics.recorded_at IS 'When the application recorded the event';
+COMMENT ON COLUMN cachemon.cache_metrics.received_at IS 'When the database stored the event';
+COMMENT ON COLUMN cachemon.cache_metrics.batch_id IS 'The ingest batch that carried the event';
+COMMENT ON COLUMN cachemon.cache_metrics.cache_key IS
+    'The key as the collector''s key mode left it: the key, a short hash of it, or NULL';
+
+CREATE TABLE cachemon.cache_metrics_default PARTITION OF cachemon.cache_metrics DEFAULT;
+
+CREATE INDEX cache_metrics_implementation_type_recorded_at_idx
+    ON cachemon.cache_metrics (implementation_type, recorded_at);
+
+ALTER TABLE cachemon.cache_metrics ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cachemon.cache_metrics_default ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON cachemon.cache_metrics, cachemon.cache_metrics_default FROM PUBLIC;
+GRANT INSERT ON cachemon.cache_metrics TO cachemon_writer;
+GRANT SELECT, INSERT, DELETE ON cachemon.cache_metrics TO cachemon_admin;
+CREATE POLICY cache_metrics_writer_insert ON cachemon.cache_metrics
+    FOR INSERT TO cachemon_writer WITH CHECK (true);
+CREATE POLICY cache_metrics_admin_all ON cachemon.cache_metrics
+    FOR ALL TO cachemon_admin USING (true) WITH CHECK (true);
