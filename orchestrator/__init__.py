@@ -5,3 +5,33 @@ schema versions (Alembic). Everything else is SQL in the ``cachemon`` schema.
 """
 
 __version__ = "0.1.0"
+
+# The collector's public names (DESIGN.md, "Python"), importable from the package itself.
+from orchestrator.collector import (
+    Collector,
+    CollectorStats,
+    get_collector_stats,
+    instrument,
+    record_cache_error,
+    record_cache_evict,
+    record_cache_hit,
+    record_cache_miss,
+    record_cache_set,
+    start_collector,
+    stop_collector,
+)
+
+__all__ = [
+    "Collector",
+    "CollectorStats",
+    "__version__",
+    "get_collector_stats",
+    "instrument",
+    "record_cache_error",
+    "record_cache_evict",
+    "record_cache_hit",
+    "record_cache_miss",
+    "record_cache_set",
+    "start_collector",
+    "stop_collector",
+]
