@@ -311,7 +311,8 @@ def test_fork_child_starts_fresh(db_url: str) -> None:
 def test_flushed_at_interpreter_exit(db_url: str) -> None:
     script = (
         "import sys\nfrom orchestrator import Collector\n"
-        "c = Collector(sys.argv[1], batch_size=10000, flush_interval=3600, key_mode='full').start()\n"
+        "c = Collector(sys.argv[1], batch_size=10000, flush_interval=3600, key_mode='full')\n"
+        "c.start()\n"
         "for i in range(77): c.record_cache_miss(f'x{i}', 'new')\n"
     )
     subprocess.run([sys.executable, "-c", script, db_url], check=True, timeout=60)
