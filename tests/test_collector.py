@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,33 @@ def test_events_carry_record_time_not_flush_time(db_url: str) -> None:
     )[0]
     assert float(lag) >= 1.0
     assert abs(float(recorded) - before) < 0.5
+
+
+def test_record_with_an_explicit_time_for_replays(db_url: str) -> None:
+    at = datetime(2026, 11, 28, 12, 30, 15, tzinfo=UTC)
+    c = Collector(db_url, key_mode="full", **FAST).start()
+    c.record("miss", "k1", "legacy", 12.5, 7, recorded_at=at)
+    c.record("error", "k2", "new", error_type="Timeout", recorded_at=at.timestamp() + 1)
+    assert c.flush(10)
+    c.stop()
+    got = rows(
+        db_url,
+        "SELECT cache_key, event_type, recorded_at, error_type FROM cachemon.cache_metrics"
+        " ORDER BY cache_key",
+    )
+    assert got == [
+        ("k1", "miss", at, None),
+        ("k2", "error", at + timedelta(seconds=1), "Timeout"),
+    ]
+    for bad, field in [
+        ({"recorded_at": "yesterday"}, "recorded_at"),
+        ({"recorded_at": math.nan}, "recorded_at"),
+        ({"recorded_at": at, "event_type": "lookup"}, "event_type"),
+        ({"recorded_at": at, "error_type": "X"}, "error_type"),
+    ]:
+        args = {"event_type": "hit", **bad}
+        with pytest.raises(ValueError, match=field):
+            c.record(args.pop("event_type"), "k", "new", **args)
 
 
 def test_key_modes(db_url: str) -> None:

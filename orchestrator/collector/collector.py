@@ -29,17 +29,20 @@ import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from orchestrator.collector import config
 from orchestrator.collector.events import (
+    EVENT_TYPES,
     MAX_IMPLEMENTATION_LENGTH,
     Event,
     check_cache_key,
     check_cache_size,
     check_error,
     check_implementation_type,
+    check_recorded_at,
     check_response_time,
 )
 from orchestrator.collector.instrument import Operation
@@ -305,6 +308,42 @@ class Collector:
             error_message,
         )
 
+    def record(
+        self,
+        event_type: str,
+        cache_key: Any,
+        implementation_type: str,
+        response_time_ms: float | None = None,
+        cache_size: int | None = None,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        *,
+        recorded_at: float | datetime | str,
+    ) -> None:
+        """Record an event that happened at ``recorded_at`` (epoch seconds, datetime or ISO text;
+        a naive datetime is taken as UTC).
+
+        For replaying or importing events; live code uses the ``record_cache_*`` verbs, which
+        stamp the current time.
+        """
+        if event_type not in EVENT_TYPES:
+            raise ValueError(f"event_type: expected one of {EVENT_TYPES}, got {event_type!r}")
+        at = check_recorded_at(recorded_at)
+        if event_type == "error":
+            error_type, error_message = check_error(error_type, error_message)
+        elif error_type is not None or error_message is not None:
+            raise ValueError(f"error_type: only error events carry one, got {error_type!r}")
+        self._record(
+            event_type,
+            cache_key,
+            implementation_type,
+            response_time_ms,
+            cache_size,
+            error_type,
+            error_message,
+            at,
+        )
+
     def _record(
         self,
         event_type: str,
@@ -314,6 +353,7 @@ class Collector:
         cache_size: int | None,
         error_type: str | None = None,
         error_message: str | None = None,
+        at: float | None = None,
     ) -> None:
         try:
             known = implementation_type in self._known_impls
@@ -332,7 +372,7 @@ class Collector:
         buf = self._buf
         buf.append(
             (
-                _time(),
+                _time() if at is None else at,
                 event_type,
                 implementation_type,
                 cache_key,
