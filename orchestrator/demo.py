@@ -1,27 +1,273 @@
-"""The main job of the README: a database to play on, at head."""
+"""``cachemon demo``: a cache migration played through the real collector and the real SQL.
+
+1. A database: the one given, else a local cluster (started here) and its database
+   ``cachemon_demo``, recreated on every run so a second run starts clean. Upgraded to head.
+2. A day of ``legacy`` and ``new`` traffic with a daily rhythm and noise, recorded through
+   the collector with the events' own times, rolled up by ``tick`` and turned into baselines
+   by ``compute_baseline``.
+3. Then, minute by minute (``tick(p_now)`` rolls up and runs the auditor as time advances),
+   ``new`` regresses — its hit rate drops, it answers slower, then errors burst — and
+   recovers. The auditor opens findings, escalates and resolves them.
+4. A summary per implementation, the findings, and where to look further.
+"""
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
 
 from orchestrator import dbversions, localpg
+from orchestrator.collector import Collector
+from orchestrator.db import connect
 from orchestrator.migrations import database_url
+from orchestrator.traffic import Profile, minute_events
+
+DEMO_DATABASE = "cachemon_demo"
+LEGACY = Profile(requests_per_minute=150, hit_rate=0.78, hit_latency_ms=5.0, miss_latency_ms=35)
+NEW = Profile(requests_per_minute=150, hit_rate=0.82, hit_latency_ms=3.5, miss_latency_ms=30)
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """What ``new`` does from ``start`` (minutes into the live part) on."""
+
+    start: int
+    label: str
+    profile: Profile
+
+
+def live_script(live_minutes: int) -> list[Phase]:
+    """Normal, then a hit-rate drop with slower answers, an error burst, and recovery."""
+    third = live_minutes // 3
+    return [
+        Phase(0, "new behaves", NEW),
+        Phase(
+            third,
+            "new regresses: hit rate drops, answers slow",
+            NEW.degraded(hit_rate=0.55, latency_factor=1.9),
+        ),
+        Phase(
+            third + 12,
+            "new: error burst",
+            NEW.degraded(hit_rate=0.55, latency_factor=1.9, error_rate=0.06),
+        ),
+        Phase(third + 20, "new recovers", NEW),
+    ]
 
 
 def prepare_database(
-    url: str | None = None, root: Path | None = None, say: Callable[[str], None] = print
+    url: str | None = None, root: Path | None = None, say: Say = print, fresh: bool = False
 ) -> str:
     """The URL to use: ``url`` or the environment's, else a local cluster started here.
 
-    The database is upgraded to head either way.
+    With ``fresh`` and a local cluster, the database ``cachemon_demo`` is dropped and created
+    again. The database is upgraded to head either way.
     """
     url = database_url(url)
     if not url:
         root = root or localpg.default_root()
-        say(f"starting local PostgreSQL in {root} ...")
-        url = localpg.start(root).url()
+        say(f"local PostgreSQL in {root} ...")
+        cluster = localpg.start(root)
+        if fresh:
+            with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+                name = sql.Identifier(DEMO_DATABASE)
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+            url = cluster.url(DEMO_DATABASE)
+        else:
+            url = cluster.url()
     say("upgrading the cachemon schema ...")
     dbversions.upgrade(url)
     say(f"cachemon schema at {', '.join(dbversions.current(url))}")
     return url
+
+
+@dataclass
+class DemoResult:
+    url: str
+    events: int = 0
+    seconds: float = 0.0
+    summary: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _record_minute(
+    collector: Collector, impl: str, profile: Profile, minute: datetime, rng: random.Random
+) -> int:
+    n = 0
+    base = minute.timestamp()
+    for ev in minute_events(profile, minute, rng):
+        collector.record(
+            ev.kind,
+            ev.key,
+            impl,
+            ev.response_time_ms,
+            ev.cache_size,
+            "TimeoutError" if ev.kind == "error" else None,
+            "cache backend did not answer in 50 ms" if ev.kind == "error" else None,
+            recorded_at=base + ev.second,
+        )
+        n += 1
+    return n
+
+
+def _tick_until_done(conn: psycopg.Connection[dict[str, Any]], now: datetime) -> None:
+    while True:
+        row = conn.execute("SELECT * FROM cachemon.tick(%s)", (now,)).fetchone()
+        if row is None or not row["buckets_left"]:
+            return
+
+
+class _Findings:
+    """Remembers each finding's status and severity, to tell what changed since last time."""
+
+    def __init__(self) -> None:
+        self.known: dict[int, tuple[str, str]] = {}
+
+    def changes(self, conn: psycopg.Connection[dict[str, Any]]) -> list[str]:
+        lines = []
+        for f in conn.execute(
+            "SELECT id, implementation_type, rule, severity, status, message"
+            " FROM cachemon.cache_auditor_observations ORDER BY id"
+        ):
+            now = (f["status"], f["severity"])
+            before = self.known.get(f["id"])
+            if before == now:
+                continue
+            self.known[f["id"]] = now
+            if before is None:
+                lines.append(f"opened {f['severity']}: {f['message']}")
+            elif now[0] == "resolved":
+                lines.append(f"resolved: {f['implementation_type']} {f['rule']}")
+            elif now[1] != before[1]:
+                lines.append(f"{before[1]} -> {now[1]}: {f['message']}")
+        return lines
+
+
+def run_demo(
+    url: str | None = None,
+    *,
+    root: Path | None = None,
+    say: Say = print,
+    baseline_hours: int = 24,
+    live_minutes: int = 90,
+    seed: int = 7,
+) -> DemoResult:
+    started = time.monotonic()
+    url = prepare_database(url, root, say, fresh=True)
+    result = DemoResult(url)
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    live_start = now - timedelta(minutes=live_minutes)
+    day_start = live_start - timedelta(hours=baseline_hours)
+
+    collector = Collector(
+        url, batch_size=5000, flush_interval=0.5, max_buffer=2_000_000, key_mode="hash"
+    ).start()
+    with connect(url) as conn:
+        conn.execute(
+            "UPDATE cachemon._settings SET value = '100000' WHERE name = 'tick.max_buckets'"
+        )
+        say(f"\n1/3  a day of traffic ({day_start:%Y-%m-%d %H:%M} to {live_start:%H:%M} UTC)")
+        minute = day_start
+        while minute < live_start:
+            result.events += _record_minute(collector, "legacy", LEGACY, minute, rng)
+            result.events += _record_minute(collector, "new", NEW, minute, rng)
+            minute += timedelta(minutes=1)
+            if minute.minute == 0 and minute.hour % 4 == 0:
+                say(f"     {minute:%H:%M}  {result.events:,} events recorded")
+        collector.flush(timeout=120)
+        say(f"     {result.events:,} events stored; rolling up ...")
+        _tick_until_done(conn, live_start)
+        for impl in ("legacy", "new"):
+            b = conn.execute(
+                "SELECT sample_minutes, hit_rate_mean, p95_response_time_ms_mean"
+                " FROM cachemon.compute_baseline(%s, %s, %s)",
+                (impl, timedelta(hours=baseline_hours), live_start),
+            ).fetchone()
+            assert b is not None
+            say(
+                f"     baseline {impl:<6}: hit rate {b['hit_rate_mean']:.1f}%, "
+                f"p95 {b['p95_response_time_ms_mean']:.1f} ms over {b['sample_minutes']} minutes"
+            )
+
+        say(f"\n2/3  {live_minutes} live minutes, tick and auditor every minute")
+        phases = live_script(live_minutes)
+        seen = _Findings()
+        phase = phases[0]
+        for i in range(live_minutes):
+            minute = live_start + timedelta(minutes=i)
+            upcoming = [p for p in phases if p.start == i]
+            if upcoming:
+                phase = upcoming[0]
+                say(f"     +{i:>3} min  {phase.label}")
+            result.events += _record_minute(collector, "legacy", LEGACY, minute, rng)
+            result.events += _record_minute(collector, "new", phase.profile, minute, rng)
+            collector.flush(timeout=60)
+            _tick_until_done(conn, minute + timedelta(minutes=1, seconds=5))
+            for line in seen.changes(conn):
+                say(f"     +{i + 1:>3} min  {line}")
+        collector.stop()
+
+        say("\n3/3  results")
+        result.summary = conn.execute(
+            "SELECT * FROM cachemon.get_cache_performance_summary(NULL, %s, %s)",
+            (timedelta(minutes=live_minutes), now),
+        ).fetchall()
+        result.findings = conn.execute(
+            "SELECT id, implementation_type, rule, severity, category, status, message,"
+            " recommendation, first_seen_at, resolved_at"
+            " FROM cachemon.cache_auditor_observations ORDER BY id"
+        ).fetchall()
+    stats = collector.stats()
+    result.seconds = time.monotonic() - started
+    _report(result, live_minutes, say, stats.sent, stats.dropped)
+    return result
+
+
+def _report(result: DemoResult, live_minutes: int, say: Say, sent: int, dropped: int) -> None:
+    say(f"     last {live_minutes} minutes:")
+    say(
+        f"     {'impl':<8}{'events':>9}{'hit rate':>10}{'errors':>9}"
+        f"{'avg ms':>9}{'p50':>8}{'p95':>8}{'p99':>8}"
+    )
+    for r in result.summary:
+        say(
+            f"     {r['implementation_type']:<8}{r['total_events']:>9,}"
+            f"{float(r['hit_rate'] or 0):>9.1f}%{float(r['error_rate'] or 0):>8.2f}%"
+            f"{r['avg_response_time_ms'] or 0:>9.1f}{r['p50_response_time_ms'] or 0:>8.1f}"
+            f"{r['p95_response_time_ms'] or 0:>8.1f}{r['p99_response_time_ms'] or 0:>8.1f}"
+        )
+    say(f"\n     findings ({len(result.findings)}):")
+    for f in result.findings:
+        when = f"{f['first_seen_at']:%H:%M}"
+        if f["resolved_at"]:
+            when += f"-{f['resolved_at']:%H:%M}"
+        say(
+            f"     #{f['id']} {f['status']:<9}{f['severity']:<9}{f['implementation_type']:<7}"
+            f"{f['rule']:<16}{when}"
+        )
+        say(f"        {f['message']}")
+        if f["recommendation"]:
+            say(f"        -> {f['recommendation']}")
+    say(
+        f"\n     {result.events:,} events recorded, {sent:,} stored by the collector, "
+        f"{dropped} dropped; {result.seconds:.0f} s"
+    )
+    say("\nlook further:")
+    say(f"  export CACHEMON_DATABASE_URL='{result.url}'")
+    say("  cachemon summary --window '1 hour'          # per implementation, from the rollups")
+    say("  cachemon audit list                         # findings and their lifecycle")
+    say("  cachemon watch                              # live updates (pg_notify)")
+    say("  psql \"$CACHEMON_DATABASE_URL\" -c '\\df+ cachemon.*'   # the SQL API, documented")
+    say("  SELECT * FROM cachemon.cache_metrics_1min ORDER BY bucket DESC LIMIT 10;")
