@@ -7,8 +7,8 @@ from typing import Any
 
 import psycopg
 import pytest
-
 from conftest import Server
+
 from orchestrator import catalog, dbversions
 
 AUDITOR_FUNCTIONS = (
