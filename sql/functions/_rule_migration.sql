@@ -12,8 +12,11 @@ BEGIN
      * hit rate lower by hit_rate_drop_pct percent (relative), average response time higher
      * by response_time_increase_pct percent, error rate higher by error_rate_increase_points
      * points. The deviation is the multiple of that margin (warning 1, critical 2, clear 0.5
-     * by default). Significance: a two-proportion z-test for the rates, a paired t statistic
-     * over the minutes both sides have for response time. Both sides need min_requests.
+     * by default). Significance: a two-proportion z-test for the rates; for response time the
+     * difference of the averages over the standard error of minute averages (the reference's
+     * robust per-minute spread from its baseline, or its spread within the window, at least
+     * 1% of its average) times sqrt(1/k_candidate + 1/k_reference). Both sides need
+     * min_requests.
      * No baseline needed: this is the comparison a migration is about.
      */
     RETURN QUERY
@@ -31,22 +34,22 @@ BEGIN
           FROM r
     ), t AS (
         SELECT t.* FROM w CROSS JOIN LATERAL cachemon._window_totals(w.t_start, w.t_end) AS t
-    ), paired AS (
-        SELECT count(*) AS k, avg(s.d) AS mean_d, stddev_samp(s.d) AS sd_d
+    ), lat AS (
+        SELECT count(*) FILTER (WHERE m.implementation_type = p.cand) AS k_cand,
+               count(*) FILTER (WHERE m.implementation_type = p.ref) AS k_ref,
+               stddev_samp(m.latency_sum / m.latency_count)
+                   FILTER (WHERE m.implementation_type = p.ref) AS sd_ref,
+               (SELECT cachemon._baseline_scale(b, 'avg_response_time_ms', w.t_end - p_window / 2)
+                  FROM cachemon.cache_baseline_metrics AS b
+                 WHERE b.implementation_type = p.ref AND b.is_active) AS baseline_scale
           FROM w CROSS JOIN p
-          JOIN LATERAL (
-              SELECT mc.latency_sum / NULLIF(mc.latency_count, 0)
-                     - mr.latency_sum / NULLIF(mr.latency_count, 0) AS d
-                FROM cachemon.cache_metrics_1min AS mc
-                JOIN cachemon.cache_metrics_1min AS mr
-                  ON mr.bucket = mc.bucket AND mr.implementation_type = p.ref
-               WHERE mc.implementation_type = p.cand
-                 AND mc.bucket >= w.t_start AND mc.bucket < w.t_end
-          ) AS s ON true
-         WHERE s.d IS NOT NULL
+          JOIN cachemon.cache_metrics_1min AS m
+            ON m.implementation_type IN (p.cand, p.ref)
+           AND m.bucket >= w.t_start AND m.bucket < w.t_end AND m.latency_count > 0
+         GROUP BY w.t_end, p.ref
     ), x AS (
         SELECT p.cand, p.ref, w.minutes, v.*
-          FROM w CROSS JOIN p CROSS JOIN paired
+          FROM w CROSS JOIN p CROSS JOIN lat
           JOIN t AS c ON c.implementation_type = p.cand
           JOIN t AS f ON f.implementation_type = p.ref
          CROSS JOIN LATERAL (VALUES
@@ -58,11 +61,11 @@ BEGIN
               c.avg_response_time_ms, f.avg_response_time_ms,
               100.0 * (c.avg_response_time_ms - f.avg_response_time_ms)
                   / NULLIF(f.avg_response_time_ms, 0) / p.rt_margin,
-              CASE WHEN paired.k < 2 THEN NULL
-                   WHEN coalesce(paired.sd_d, 0) = 0
-                       THEN CASE WHEN paired.mean_d > 0 THEN 1e6 ELSE 0 END
-                   ELSE paired.mean_d / (paired.sd_d / sqrt(paired.k)) END,
-              CASE WHEN paired.k >= 2 THEN least(c.latency_count, f.latency_count) ELSE 0 END,
+              (c.avg_response_time_ms - f.avg_response_time_ms)
+                  / (greatest(coalesce(lat.baseline_scale, 0), coalesce(lat.sd_ref, 0),
+                              0.01 * f.avg_response_time_ms, 1e-9)
+                     * sqrt(1.0 / greatest(lat.k_cand, 1) + 1.0 / greatest(lat.k_ref, 1))),
+              least(c.latency_count, f.latency_count),
               c.latency_count, f.latency_count, 'timed requests'),
              ('error_rate', 'error rate', '%', c.error_rate, f.error_rate,
               (c.error_rate - f.error_rate) / p.er_margin,
