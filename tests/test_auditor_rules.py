@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
+from auditor_helpers import LEGACY, NEW, Conn, T, audit, baselined, findings, play
 
-from auditor_helpers import LEGACY, NEW, T, Conn, audit, baselined, findings, play
 from orchestrator.synthetic import Profile
 
 PHASE = 20  # minutes per step
