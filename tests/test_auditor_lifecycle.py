@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from auditor_helpers import LEGACY, NEW, Conn, T, audit, baselined, findings, play, set_setting
 
-from auditor_helpers import LEGACY, NEW, T, Conn, audit, baselined, findings, play, set_setting
 from orchestrator import auditor
 from orchestrator.errors import InvalidInput
 
