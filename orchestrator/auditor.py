@@ -53,8 +53,8 @@ class Observation:
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     resolved_at: datetime | None
-    resolved_by: str | None
     details: dict[str, Any]
+    resolved_by: str | None
 
 
 def columns(cls: type[Any]) -> list[str]:

@@ -18,8 +18,8 @@ CREATE TABLE cachemon.cache_auditor_observations (
     acknowledged_at      timestamptz,
     acknowledged_by      text,
     resolved_at          timestamptz,
-    resolved_by          text,
     details              jsonb            NOT NULL DEFAULT '{}'::jsonb,
+    resolved_by          text,
     CONSTRAINT cache_auditor_observations_severity_check
         CHECK (severity IN ('info', 'warning', 'critical')),
     CONSTRAINT cache_auditor_observations_category_check
