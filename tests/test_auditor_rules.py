@@ -57,7 +57,7 @@ CASES = [
     ),
     Case(
         "capacity",
-        NEW.but(eviction_rate=2.6),
+        NEW.but(eviction_rate=2.4),
         NEW.but(eviction_rate=10),
         "critical",
         "capacity",
@@ -70,7 +70,7 @@ CASES = [
         "critical",
         "reliability",
         "silent_minutes",
-        7,  # silent for 5 whole minutes (the threshold), then 2 evaluations
+        3,  # silent for 3 whole minutes (the threshold; no_data opens at once)
     ),
     Case(
         "migration",
@@ -94,9 +94,9 @@ def test_rule_in_four_steps(conn: Conn, case: Case) -> None:
     audit(conn, T, clean_end)
     assert findings(conn, case.rule) == []
 
-    # 2. near miss (for no_data: a 3-minute gap, below the 5-minute threshold)
+    # 2. near miss (for no_data: a 2-minute gap, below the 3-minute threshold)
     if case.rule == "no_data":
-        near = [(case.near_miss, 3), (NEW, PHASE - 3)]
+        near = [(case.near_miss, 2), (NEW, PHASE - 2)]
     else:
         near = [(case.near_miss, PHASE)]
     near_end = play(conn, near, clean_end, seed=0.7)

@@ -58,13 +58,17 @@ VALUES
     ('anomaly', 'anomaly', 'robust z-score (|value - median| / (1.4826 MAD))', 6, 12, 3, 200,
      '{"metrics": ["hit_rate", "error_rate", "avg_response_time_ms", "p95_response_time_ms", "requests_per_minute"]}',
      'Any baselined metric far from its baseline median in units of its robust spread'),
-    ('capacity', 'capacity', 'percent above baseline (relative)', 100, 300, 50, 200, '{}',
+    ('capacity', 'capacity', 'percent above baseline (relative)', 50, 150, 25, 200, '{}',
      'Eviction rate (evictions per 100 lookups) or average cache size far above the baseline'),
-    ('no_data', 'reliability', 'minutes without events', 5, 15, 1, 50, '{}',
+    ('no_data', 'reliability', 'minutes without events', 3, 10, 1, 50, '{}',
      'An implementation with an active baseline sent no events although its baseline expects traffic'),
     ('migration', 'performance', 'multiple of the per-metric margin in params', 1, 2, 0.5, 200,
      '{"candidate": "new", "reference": "legacy", "hit_rate_drop_pct": 10, "response_time_increase_pct": 25, "error_rate_increase_points": 1}',
      'The candidate implementation worse than the reference over the same window (hit rate, response time, error rate)');
+
+-- Silence is measured in whole minutes already (3 silent minutes are 3 minutes of evidence,
+-- longer than a collector's default 60 s flush lag), so a second evaluation would only delay.
+UPDATE cachemon._auditor_rules SET open_after = 1 WHERE rule = 'no_data';
 
 ALTER TABLE cachemon._auditor_rules ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON cachemon._auditor_rules FROM PUBLIC;
