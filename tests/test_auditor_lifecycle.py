@@ -182,3 +182,31 @@ def test_a_second_concurrent_run_is_skipped(conn: Conn, db_url: str) -> None:
         result = auditor.run(db_url, now=T)
         assert result.skipped == "another run_auditor is running"
     assert auditor.run(db_url, now=T).skipped is None
+
+
+def test_cachemon_admin_can_run_everything_and_reader_can_read(conn: Conn, db_url: str) -> None:
+    """Not as superuser: the grants and RLS policies are enough for the auditor's work."""
+    baselined(conn)
+    play(conn, [(LEGACY, 10)], T, seed=0.9)
+    play(conn, [(NEW.but(hit_rate=40), 10)], T, seed=0.95)
+    conn.execute("DROP ROLE IF EXISTS auditor_test_admin")
+    conn.execute("DROP ROLE IF EXISTS auditor_test_reader")
+    conn.execute("CREATE ROLE auditor_test_admin IN ROLE cachemon_admin")
+    conn.execute("CREATE ROLE auditor_test_reader IN ROLE cachemon_reader")
+    try:
+        conn.execute("SET ROLE auditor_test_admin")
+        conn.execute("SELECT id FROM cachemon.compute_baseline('legacy', '1 day', %s)", (T,))
+        audit(conn, T, T + timedelta(minutes=10))
+        (finding,) = findings(conn, "hit_rate_drop")
+        conn.execute("SELECT id FROM cachemon.acknowledge_observation(%s, 'eve')", (finding["id"],))
+        conn.execute(
+            "SELECT id FROM cachemon.resolve_observation(%s, 'eve', 'test')", (finding["id"],)
+        )
+        conn.execute("SET ROLE auditor_test_reader")
+        assert findings(conn, "hit_rate_drop")[0]["resolved_by"] == "eve"
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT cachemon.run_auditor(%s)", (T,))
+    finally:
+        conn.execute("RESET ROLE")
+        conn.execute("DROP ROLE auditor_test_admin")
+        conn.execute("DROP ROLE auditor_test_reader")
