@@ -19,6 +19,7 @@ CREATE TABLE cachemon.cache_auditor_observations (
     acknowledged_by      text,
     resolved_at          timestamptz,
     details              jsonb            NOT NULL DEFAULT '{}'::jsonb,
+    resolved_by          text,
     CONSTRAINT cache_auditor_observations_severity_check
         CHECK (severity IN ('info', 'warning', 'critical')),
     CONSTRAINT cache_auditor_observations_category_check
@@ -32,6 +33,8 @@ CREATE TABLE cachemon.cache_auditor_observations (
     CONSTRAINT cache_auditor_observations_text_length
         CHECK (pg_catalog.length(message) <= 2000 AND pg_catalog.length(recommendation) <= 2000
                AND pg_catalog.length(acknowledged_by) <= 200),
+    CONSTRAINT cache_auditor_observations_resolved_by_length
+        CHECK (pg_catalog.length(resolved_by) BETWEEN 1 AND 200),
     CONSTRAINT cache_auditor_observations_occurrences_check CHECK (occurrences >= 1),
     CONSTRAINT cache_auditor_observations_seen_check CHECK (first_seen_at <= last_seen_at),
     CONSTRAINT cache_auditor_observations_acknowledged_check
@@ -49,6 +52,8 @@ CREATE INDEX cache_auditor_observations_last_seen_at_idx
 
 COMMENT ON TABLE cachemon.cache_auditor_observations IS
     'Auditor findings: severity, category, rule, values, message, recommendation and lifecycle';
+COMMENT ON COLUMN cachemon.cache_auditor_observations.resolved_by IS
+    'Who resolved the finding: a person (resolve_observation) or ''auditor'' (condition cleared)';
 
 ALTER TABLE cachemon.cache_auditor_observations ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON cachemon.cache_auditor_observations FROM PUBLIC;
