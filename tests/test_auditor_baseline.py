@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from auditor_helpers import NEW, T0, Conn
 
 from orchestrator import baseline
 from orchestrator.errors import InvalidInput
 from orchestrator.synthetic import insert_minutes
+from tests.auditor_helpers import NEW, T0, Conn
 
 
 def test_robust_statistics_ignore_a_few_bad_minutes(conn: Conn, db_url: str) -> None:

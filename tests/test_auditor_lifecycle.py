@@ -8,10 +8,20 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from auditor_helpers import LEGACY, NEW, Conn, T, audit, baselined, findings, play, set_setting
 
 from orchestrator import auditor
 from orchestrator.errors import InvalidInput
+from tests.auditor_helpers import (
+    LEGACY,
+    NEW,
+    Conn,
+    T,
+    audit,
+    baselined,
+    findings,
+    play,
+    set_setting,
+)
 
 
 @pytest.fixture

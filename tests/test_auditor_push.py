@@ -12,12 +12,12 @@ import threading
 from typing import Any
 
 import psycopg
-from auditor_helpers import NEW, Conn, T, audit, baselined, play
 from click.testing import CliRunner
-from conftest import Server
 
 from orchestrator import auditor, baseline, dbversions, watch
 from orchestrator.cli import main
+from tests.auditor_helpers import NEW, Conn, T, audit, baselined, play
+from tests.conftest import Server
 
 ROW = (
     "INSERT INTO cachemon.cache_metrics_1min (bucket, implementation_type, hits, misses,"

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
-from auditor_helpers import LEGACY, NEW, Conn, T, audit, baselined, findings, play
 
 from orchestrator.synthetic import Profile
+from tests.auditor_helpers import LEGACY, NEW, Conn, T, audit, baselined, findings, play
 
 PHASE = 20  # minutes per step
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Server
 
 from orchestrator import catalog, dbversions
+from tests.conftest import Server
 
 AUDITOR_FUNCTIONS = (
     "compute_baseline",
