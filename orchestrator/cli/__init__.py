@@ -17,4 +17,4 @@ def main() -> None:
 
 
 # Command modules register themselves on ``main`` when imported.
-from orchestrator.cli import db, local  # noqa: E402, F401
+from orchestrator.cli import db, local, rollup  # noqa: E402, F401
