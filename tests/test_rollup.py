@@ -4,8 +4,8 @@ concurrent sessions, refusals, roles, and tick cost shown by query plans."""
 from __future__ import annotations
 
 import json
-import re
 import random
+import re
 import threading
 from datetime import datetime, timedelta
 from typing import Any
