@@ -358,7 +358,7 @@ def test_tick_cost_follows_marked_buckets_not_table_size(conn: Conn) -> None:
     assert in_bucket is not None
 
     plans = _plans_of(conn, "SELECT * FROM cachemon.tick()")
-    raw_plans = [p for p in plans if "JOIN cachemon.cache_metrics AS m" in p["Query Text"]]
+    raw_plans = [p for p in plans if "FROM cachemon.cache_metrics AS m" in p["Query Text"]]
     assert len(raw_plans) == 1
     nodes = _nodes(raw_plans[0]["Plan"])
     raw_scans = [
@@ -387,3 +387,52 @@ def test_tick_cost_follows_marked_buckets_not_table_size(conn: Conn) -> None:
         n.get("Relation Name") for p in plans for n in _nodes(p["Plan"]) if "Relation Name" in n
     }
     assert touched <= {"_dirty_buckets", "_settings"}
+
+
+def test_summary_reads_hours_and_ragged_minutes(conn: Conn) -> None:
+    """A window that is not hour-aligned and spans several hours: counts exact, percentiles
+    within 1% of percentile_disc over the window's raw events, from merged sketches."""
+    now = db_now(conn)
+    rng = random.Random(8)
+    insert_events(conn, make_events(rng, now, 1500, 5 * 60))
+    tick_until_idle(conn)
+    window = timedelta(hours=3, minutes=17)
+    rows = {r.implementation_type: r for r in rollup.performance_summary(conn, None, window, now)}
+    expected = conn.execute(
+        """
+        SELECT implementation_type, count(*) AS total_events,
+               count(*) FILTER (WHERE event_type = 'hit') AS hits,
+               count(*) FILTER (WHERE event_type = 'miss') AS misses,
+               max(response_time_ms) AS max_rt,
+               avg(response_time_ms) AS avg_rt,
+               percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms)
+                   AS pct
+          FROM cachemon.cache_metrics
+         WHERE recorded_at >= date_trunc('minute', %(now)s) - %(w)s
+           AND recorded_at < date_trunc('minute', %(now)s)
+         GROUP BY 1
+        """,
+        {"now": now, "w": window},
+    ).fetchall()
+    assert {e["implementation_type"] for e in expected} == set(rows)
+    for e in expected:
+        r = rows[e["implementation_type"]]
+        assert (r.total_events, r.hits, r.misses) == (e["total_events"], e["hits"], e["misses"])
+        assert r.max_response_time_ms == e["max_rt"]
+        assert r.avg_response_time_ms == pytest.approx(e["avg_rt"], rel=1e-9)
+        got = [r.p50_response_time_ms, r.p95_response_time_ms, r.p99_response_time_ms]
+        for est, exact in zip(got, e["pct"], strict=True):
+            assert est is not None
+            assert abs(est - exact) <= 0.01 * exact
+    # The hourly path was taken: whole hours of the window exist as hourly rows.
+    hours = conn.execute(
+        "SELECT count(*) AS n FROM cachemon.cache_metrics_1hour"
+        " WHERE bucket >= date_trunc('minute', %(now)s) - %(w)s",
+        {"now": now, "w": window},
+    ).fetchone()
+    assert hours is not None and hours["n"] >= 4
+    only = rollup.performance_summary(conn, "legacy", window, now)[0]
+    assert only.total_events == rows["legacy"].total_events
+    assert only.p95_response_time_ms == rows["legacy"].p95_response_time_ms
+    with pytest.raises(ValueError, match="window"):
+        rollup.performance_summary(conn, None, timedelta(0))

@@ -19,7 +19,8 @@ BEGIN
      *    (status 'busy': pg_try_advisory_xact_lock, so ticks never queue behind each other).
      * 2. Claims at most 'tick.max_buckets' distinct (minute, implementation) buckets of
      *    cachemon._dirty_buckets, oldest first, by deleting their marks.
-     * 3. Recomputes those minutes from raw rows (one index range scan per bucket; exact
+     * 3. Recomputes those minutes from raw rows (one index range scan per run of nearby
+     *    marked minutes; exact
      *    percentile_cont p50/p95/p99 and the latency sketch in the same pass) and upserts
      *    them into cache_metrics_1min; a bucket without raw rows left loses its row.
      * 4. Recomputes the hours those minutes belong to from cache_metrics_1min (sums, maxima,
@@ -85,14 +86,37 @@ BEGIN
         WITH k AS (
             SELECT u.bucket, u.implementation_type
               FROM ROWS FROM (pg_catalog.unnest(v_buckets), pg_catalog.unnest(v_impls)) AS u(bucket, implementation_type)
+        ), runs AS (
+            -- Gaps and islands: marked minutes of an implementation less than 10 minutes
+            -- apart form one run, read with one index range scan (LATERAL ... OFFSET 0 keeps
+            -- the nested loop, so each run reads only its index range and the partitions it
+            -- cannot touch are pruned at run time). A backlog of a whole day is then one scan
+            -- per implementation; a lone late minute is one small range.
+            SELECT r.implementation_type, pg_catalog.min(r.bucket) AS lo,
+                   pg_catalog.max(r.bucket) + interval '1 minute' AS hi
+              FROM (SELECT g.implementation_type, g.bucket,
+                           pg_catalog.sum(g.starts) OVER (PARTITION BY g.implementation_type
+                                                          ORDER BY g.bucket) AS run
+                      FROM (SELECT k.implementation_type, k.bucket,
+                                   CASE WHEN k.bucket - pg_catalog.lag(k.bucket) OVER (
+                                            PARTITION BY k.implementation_type ORDER BY k.bucket)
+                                            <= interval '10 minutes'
+                                        THEN 0 ELSE 1 END AS starts
+                              FROM k) AS g) AS r
+             GROUP BY r.implementation_type, r.run
         ), raw AS (
-            SELECT k.bucket, k.implementation_type, m.event_type,
-                   m.response_time_ms AS rt, m.cache_size
-              FROM k
-              JOIN cachemon.cache_metrics AS m
-                ON m.implementation_type = k.implementation_type
-               AND m.recorded_at >= k.bucket
-               AND m.recorded_at < k.bucket + interval '1 minute'
+            SELECT x.bucket, x.implementation_type, x.event_type, x.rt, x.cache_size
+              FROM runs
+             CROSS JOIN LATERAL (
+                SELECT pg_catalog.date_bin('1 minute', m.recorded_at, '2000-01-01 00:00:00+00') AS bucket,
+                       m.implementation_type, m.event_type, m.response_time_ms AS rt, m.cache_size
+                  FROM cachemon.cache_metrics AS m
+                 WHERE m.implementation_type = runs.implementation_type
+                   AND m.recorded_at >= runs.lo
+                   AND m.recorded_at < runs.hi
+                OFFSET 0
+             ) AS x
+             WHERE (x.bucket, x.implementation_type) IN (SELECT k.bucket, k.implementation_type FROM k)
         ), stats AS (
             SELECT r.bucket, r.implementation_type,
                    pg_catalog.count(*) FILTER (WHERE r.event_type = 'hit') AS hits,
