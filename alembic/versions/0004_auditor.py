@@ -10,7 +10,7 @@ The SQL this revision runs lives in the folder of the same name (see alembic/REA
 from orchestrator.migrations import downgrade_revision, upgrade_revision
 
 revision = "0004_auditor"
-down_revision = "0002_ingest"
+down_revision = "0003_rollup"
 branch_labels = None
 depends_on = None
 

@@ -17,4 +17,13 @@ def main() -> None:
 
 
 # Command modules register themselves on ``main`` when imported.
-from orchestrator.cli import audit, baseline, db, demo, ingest, local, watch  # noqa: E402, F401
+from orchestrator.cli import (  # noqa: E402, F401
+    audit,
+    baseline,
+    db,
+    demo,
+    ingest,
+    local,
+    rollup,
+    watch,
+)

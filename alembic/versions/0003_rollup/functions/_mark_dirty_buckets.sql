@@ -1,0 +1,81 @@
+CREATE OR REPLACE FUNCTION cachemon._mark_dirty_buckets()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_lo timestamptz;
+    v_hi timestamptz;
+    v_oldest timestamptz;
+    v_newest timestamptz;
+BEGIN
+    /*
+     * Statement-level AFTER INSERT / AFTER DELETE trigger on cachemon.cache_metrics (the
+     * partitioned parent: INSERT, COPY and ingest_events all fire it). It appends the distinct
+     * (minute, implementation) pairs the statement touched to cachemon._dirty_buckets, in the
+     * statement's own transaction, so a mark commits (or rolls back) exactly with its rows:
+     * the invariant tick() relies on (docs/rollups.md, "Why no mark is lost").
+     *
+     * Inserted events older than the raw retention window ('retention.raw') or further ahead
+     * than 'ingest.max_future' are refused with an error naming the value and the accepted
+     * range: the first would be dropped with its partition, the second has no partition yet.
+     *
+     * One pass over the transition table (a hash aggregate per minute and implementation) and
+     * one small insert; the bounds are checked on the aggregate. Invoker rights: the writer role
+     * may INSERT into the queue (and nothing else there). Rows written straight into a partition
+     * do not fire this statement trigger: only the parent is granted to cachemon roles.
+     */
+    IF TG_OP = 'INSERT' THEN
+        WITH b AS (
+            SELECT pg_catalog.date_bin('1 minute', n.recorded_at, '2000-01-01 00:00:00+00') AS bucket,
+                   n.implementation_type,
+                   pg_catalog.min(n.recorded_at) AS lo,
+                   pg_catalog.max(n.recorded_at) AS hi
+              FROM new_rows AS n
+             GROUP BY 1, 2
+        ), marked AS (
+            INSERT INTO cachemon._dirty_buckets (bucket, implementation_type)
+            SELECT b.bucket, b.implementation_type FROM b
+        )
+        SELECT pg_catalog.min(b.lo), pg_catalog.max(b.hi) INTO v_lo, v_hi FROM b;
+
+        IF v_lo IS NOT NULL THEN
+            v_oldest := pg_catalog.now() - cachemon._setting('retention.raw')::interval;
+            v_newest := pg_catalog.now() + cachemon._setting('ingest.max_future')::interval;
+            IF v_lo < v_oldest OR v_hi > v_newest THEN
+                RAISE EXCEPTION 'cachemon: recorded_at % is outside the accepted range [%, %]',
+                    CASE WHEN v_lo < v_oldest THEN v_lo ELSE v_hi END, v_oldest, v_newest
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = pg_catalog.format(
+                              'Events older than the raw retention (retention.raw = %s) or more than ingest.max_future = %s ahead of the database clock are refused; nothing of this statement was stored.',
+                              cachemon._setting('retention.raw'), cachemon._setting('ingest.max_future')),
+                          HINT = 'Check the clock of the application; an admin may change the settings in cachemon._settings.';
+            END IF;
+        END IF;
+    ELSE
+        INSERT INTO cachemon._dirty_buckets (bucket, implementation_type)
+        SELECT DISTINCT pg_catalog.date_bin('1 minute', o.recorded_at, '2000-01-01 00:00:00+00'),
+               o.implementation_type
+          FROM old_rows AS o;
+    END IF;
+    RETURN NULL;
+END
+$function$;
+
+COMMENT ON FUNCTION cachemon._mark_dirty_buckets() IS
+    'Trigger: queues the (minute, implementation) buckets a statement inserted into or deleted from cache_metrics for tick(), and refuses events outside [now - retention.raw, now + ingest.max_future].';
+
+REVOKE ALL ON FUNCTION cachemon._mark_dirty_buckets() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cachemon._mark_dirty_buckets() TO cachemon_writer, cachemon_admin;
+
+DROP TRIGGER IF EXISTS cache_metrics_mark_inserted ON cachemon.cache_metrics;
+CREATE TRIGGER cache_metrics_mark_inserted
+    AFTER INSERT ON cachemon.cache_metrics
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cachemon._mark_dirty_buckets();
+
+DROP TRIGGER IF EXISTS cache_metrics_mark_deleted ON cachemon.cache_metrics;
+CREATE TRIGGER cache_metrics_mark_deleted
+    AFTER DELETE ON cachemon.cache_metrics
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cachemon._mark_dirty_buckets();

@@ -1,0 +1,90 @@
+-- Rollup machinery: the latency sketch type, the queue of (minute, implementation) buckets to
+-- recompute, result types of tick() and run_maintenance(), and their settings.
+
+-- A DDSketch-style latency sketch (relative accuracy 0.9%, see cachemon._sketch_ln_gamma()).
+-- A positive latency x goes to key ceil(ln(x) / ln(gamma)), gamma = (1 + a) / (1 - a); a key k
+-- stands for 2 * gamma^k / (gamma + 1), within a of every x of the key. Exact zeros have their own
+-- counter (a logarithm has no key for them). keys are sorted and distinct once a sketch is
+-- compacted (every stored sketch is), counts are positive and parallel to keys.
+-- Why a composite of two arrays and not jsonb: unnest(keys, counts) is the cheapest way to merge
+-- (a hash aggregate over plain integers), a minute of real latencies holds a few hundred keys,
+-- i.e. a few KB, and arrays of integers compress and compare exactly (the tests compare sketches
+-- with =).
+CREATE TYPE cachemon.ddsketch AS (
+    zero_count bigint,
+    keys       integer[],
+    counts     bigint[]
+);
+COMMENT ON TYPE cachemon.ddsketch IS
+    'Mergeable latency sketch (DDSketch-style, relative accuracy 0.9%): zero_count, sorted keys, counts. Merge with cachemon.sketch_merge(), read with cachemon.sketch_quantile().';
+
+ALTER TABLE cachemon.cache_metrics_1min ADD COLUMN latency_sketch cachemon.ddsketch;
+COMMENT ON COLUMN cachemon.cache_metrics_1min.latency_sketch IS
+    'Latency sketch of the minute''s response times (merge across rows with cachemon.sketch_merge)';
+ALTER TABLE cachemon.cache_metrics_1hour ADD COLUMN latency_sketch cachemon.ddsketch;
+COMMENT ON COLUMN cachemon.cache_metrics_1hour.latency_sketch IS
+    'Latency sketch of the hour: the merge of its minutes'' sketches';
+
+-- Index for the hourly recomputation and for reading a range of one implementation.
+CREATE INDEX cache_metrics_1min_implementation_type_bucket_idx
+    ON cachemon.cache_metrics_1min (implementation_type, bucket);
+
+-- The queue. Every statement that inserts (or deletes) raw events appends the distinct
+-- (minute, implementation) pairs it touched, in its own transaction (trigger
+-- cachemon._mark_dirty_buckets). Append-only on the ingest side (no unique key, so concurrent
+-- ingests never wait for each other); tick() deletes the marks it claims.
+CREATE TABLE cachemon._dirty_buckets (
+    bucket               timestamptz NOT NULL,
+    implementation_type  text        NOT NULL,
+    marked_at            timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX _dirty_buckets_bucket_implementation_type_idx
+    ON cachemon._dirty_buckets (bucket, implementation_type);
+COMMENT ON TABLE cachemon._dirty_buckets IS
+    'Internal queue: (minute, implementation) buckets whose raw events changed and that tick() must recompute';
+
+ALTER TABLE cachemon._dirty_buckets ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON cachemon._dirty_buckets FROM PUBLIC;
+GRANT INSERT ON cachemon._dirty_buckets TO cachemon_writer;
+GRANT SELECT, INSERT, DELETE ON cachemon._dirty_buckets TO cachemon_admin;
+CREATE POLICY _dirty_buckets_writer_insert ON cachemon._dirty_buckets
+    FOR INSERT TO cachemon_writer WITH CHECK (true);
+CREATE POLICY _dirty_buckets_admin_all ON cachemon._dirty_buckets
+    FOR ALL TO cachemon_admin USING (true) WITH CHECK (true);
+
+CREATE TYPE cachemon.tick_result AS (
+    status          text,
+    minutes_done    integer,
+    hours_done      integer,
+    marks_claimed   bigint,
+    buckets_left    bigint,
+    oldest_pending  timestamptz,
+    auditor         text,
+    duration_ms     double precision
+);
+COMMENT ON TYPE cachemon.tick_result IS
+    'What one cachemon.tick() did: status (done, busy, standby), minutes and hours recomputed, queue rows claimed, distinct buckets still queued and the oldest of them, auditor outcome, duration';
+
+CREATE TYPE cachemon.maintenance_result AS (
+    status                text,
+    partitions_created    text[],
+    partitions_dropped    text[],
+    rows_moved            bigint,
+    default_rows_left     bigint,
+    minute_rows_deleted   bigint,
+    hour_rows_deleted     bigint,
+    batch_ids_deleted     bigint,
+    cron_runs_deleted     bigint
+);
+COMMENT ON TYPE cachemon.maintenance_result IS
+    'What one cachemon.run_maintenance() did: partitions created and dropped, rows moved out of the default partition (and left there), rows trimmed by retention';
+
+INSERT INTO cachemon._settings (name, value, description) VALUES
+    ('tick.max_buckets', '5000',
+     'Most distinct (minute, implementation) buckets one tick() recomputes; the rest waits for the next tick'),
+    ('ingest.max_future', '1 day',
+     'Events recorded further than this ahead of the database clock are refused'),
+    ('partitions.premake', '4 days',
+     'How far ahead run_maintenance() keeps daily partitions of cache_metrics (never less than 4 days)'),
+    ('retention.cron_history', '7 days',
+     'How long rows of cron.job_run_details are kept (where pg_cron exists)');
