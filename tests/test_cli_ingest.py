@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 from click.testing import CliRunner
 
 from orchestrator.cli import main
+
+RECENT = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
 
 
 def count(url: str) -> int:
@@ -32,10 +35,12 @@ def test_jsonl_with_rejected_lines_and_rerun(db_url: str, tmp_path: Path) -> Non
         {
             "implementation_type": "legacy",
             "event_type": "miss",
-            "recorded_at": "2024-01-02T03:04:05Z",
+            "recorded_at": RECENT,
             "cache_size": 12,
         },
         {"implementation_type": "new", "event_type": "set", "response_time_ms": -4},
+        # Older than raw retention: the database refuses it, naming the value.
+        {"implementation_type": "new", "event_type": "hit", "recorded_at": "2024-01-02T03:04:05Z"},
     ]
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n\n")
@@ -44,11 +49,12 @@ def test_jsonl_with_rejected_lines_and_rerun(db_url: str, tmp_path: Path) -> Non
         main, ["ingest", str(path), "--database-url", db_url, "--batch-size", "1"]
     )
     assert result.exit_code == 1, result.output
-    assert "accepted 2 lines (2 stored now), rejected 3 lines" in result.stdout
+    assert "accepted 2 lines (2 stored now), rejected 4 lines" in result.stdout
+    assert "2024-01-02" in result.stderr
     assert f"{path}:2: rejected: event_type must be one of" in result.stderr
     assert "'hot'" in result.stderr
     assert f"{path}:4: rejected: response_time_ms" in result.stderr and "-4" in result.stderr
-    assert f"{path}:5: rejected: not valid JSON" in result.stderr
+    assert f"{path}:6: rejected: not valid JSON" in result.stderr
     assert count(db_url) == 2
     again = runner.invoke(
         main, ["ingest", str(path), "--database-url", db_url, "--batch-size", "1"]
@@ -57,19 +63,19 @@ def test_jsonl_with_rejected_lines_and_rerun(db_url: str, tmp_path: Path) -> Non
     assert count(db_url) == 2
     with psycopg.connect(db_url) as conn:
         row = conn.execute(
-            "SELECT recorded_at::text, cache_size FROM cachemon.cache_metrics"
+            "SELECT recorded_at, cache_size FROM cachemon.cache_metrics"
             " WHERE implementation_type = 'legacy'"
         ).fetchone()
-    assert row == ("2024-01-02 03:04:05+00", 12)
+    assert row == (datetime.fromisoformat(RECENT), 12)
 
 
 def test_csv_through_the_console_script(db_url: str, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_text(
         "recorded_at,implementation_type,event_type,cache_key,response_time_ms,cache_size,error_type\n"
-        "2024-05-01T00:00:00+00:00,new,hit,k1,1.5,10,\n"
+        f"{RECENT},new,hit,k1,1.5,10,\n"
         ",legacy,error,k2,,,TimeoutError\n"
-        "2024-05-01T00:00:00+00:00,new,hit,k3,fast,10,\n"
+        f"{RECENT},new,hit,k3,fast,10,\n"
     )
     script = Path(sys.executable).parent / "cachemon"
     proc = subprocess.run(

@@ -100,14 +100,11 @@ def test_rollup_retention_and_batch_ids(conn: Conn) -> None:
         "        (date_trunc('hour', %(now)s - interval '364 days'), 'x')",
         {"now": now},
     )
-    # The ingest revision's table, as far as maintenance relies on it (a time column).
+    # Batch ids are kept for raw retention (7 days) plus a day.
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS cachemon._ingested_batches"
-        " (batch_id uuid PRIMARY KEY, ingested_at timestamptz NOT NULL)"
-    )
-    conn.execute(
-        "INSERT INTO cachemon._ingested_batches VALUES"
-        " (gen_random_uuid(), %(now)s - interval '8 days'), (gen_random_uuid(), %(now)s)",
+        "INSERT INTO cachemon._ingested_batches (batch_id, event_count, received_at) VALUES"
+        " (gen_random_uuid(), 1, %(now)s - interval '9 days'),"
+        " (gen_random_uuid(), 1, %(now)s - interval '7 days')",
         {"now": now},
     )
     result = rollup.run_maintenance(conn, now)

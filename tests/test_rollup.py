@@ -48,7 +48,7 @@ def test_tick_rolls_up_minutes_and_hours_exactly(conn: Conn) -> None:
     assert result.status == "done"
     assert result.minutes_done > 100 and result.hours_done >= 6
     assert result.buckets_left == 0 and result.oldest_pending is None
-    assert result.auditor == "absent"
+    assert result.auditor == "ran"  # the auditor's revision is installed
     assert minute_mismatches(conn) == []
     assert hour_mismatches(conn) == []
     # Nothing new: nothing done.
@@ -381,7 +381,15 @@ def test_tick_cost_follows_marked_buckets_not_table_size(conn: Conn) -> None:
     )
     assert minute_mismatches(conn) == [] and hour_mismatches(conn) == []
 
-    # An empty tick touches only the queue.
+    # An empty tick never reads raw events: its rollup part touches only the queue, and the
+    # auditor it calls reads the 1-minute window, baselines and its own tables.
+    plans = _plans_of(conn, "SELECT * FROM cachemon.tick()")
+    touched = {
+        n.get("Relation Name") for p in plans for n in _nodes(p["Plan"]) if "Relation Name" in n
+    }
+    assert not {t for t in touched if t.startswith("cache_metrics_p") or t.endswith("_default")}
+    assert "cache_metrics_1hour" not in touched
+    conn.execute("ALTER FUNCTION cachemon.run_auditor(timestamptz) RENAME TO run_auditor_off")
     plans = _plans_of(conn, "SELECT * FROM cachemon.tick()")
     touched = {
         n.get("Relation Name") for p in plans for n in _nodes(p["Plan"]) if "Relation Name" in n

@@ -182,7 +182,7 @@ def encode_rows(events: Iterable[Event], batch_id: UUID, chunk_rows: int = 5000)
         append(
             b"".join(
                 (
-                    pack_ts(9, 8, int((t - _EPOCH_2000) * 1e6)),
+                    pack_ts(9, 8, round((t - _EPOCH_2000) * 1e6)),
                     head,
                     kb,
                     _NULL if rt is None else pack_f8(8, rt),
