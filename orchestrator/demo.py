@@ -178,7 +178,10 @@ def run_demo(
         conn.execute(
             "UPDATE cachemon._settings SET value = '100000' WHERE name = 'tick.max_buckets'"
         )
-        say(f"\n1/3  a day of traffic ({day_start:%Y-%m-%d %H:%M} to {live_start:%H:%M} UTC)")
+        say(
+            f"\n1/3  {baseline_hours} hours of traffic, "
+            f"{day_start:%Y-%m-%d %H:%M} to {live_start:%Y-%m-%d %H:%M} UTC"
+        )
         minute = day_start
         while minute < live_start:
             result.events += _record_minute(collector, "legacy", LEGACY, minute, rng)
@@ -266,7 +269,9 @@ def _report(result: DemoResult, live_minutes: int, say: Say, sent: int, dropped:
     )
     say("\nlook further:")
     say(f"  export CACHEMON_DATABASE_URL='{result.url}'")
-    say("  cachemon summary --window '1 hour'          # per implementation, from the rollups")
+    say(
+        f"  cachemon summary --window {live_minutes}m              # per implementation, from the rollups"
+    )
     say("  cachemon audit list                         # findings and their lifecycle")
     say("  cachemon watch                              # live updates (pg_notify)")
     say("  psql \"$CACHEMON_DATABASE_URL\" -c '\\df+ cachemon.*'   # the SQL API, documented")

@@ -11,7 +11,30 @@ from orchestrator.cli.options import database_url_option
 
 @main.command()
 @database_url_option(required=False)
-def demo(database_url: str | None) -> None:
-    """Start a local PostgreSQL unless a URL is given, upgrade it and show how to use it."""
-    url = demo_module.prepare_database(database_url, say=click.echo)
-    click.echo(f"\nready. export CACHEMON_DATABASE_URL='{url}'")
+@click.option(
+    "--live-minutes",
+    type=click.IntRange(30, 24 * 60),
+    default=90,
+    show_default=True,
+    envvar="CACHEMON_DEMO_LIVE_MINUTES",
+    show_envvar=True,
+    help="Simulated minutes after the baseline day (the regression is in the middle third).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=7,
+    show_default=True,
+    envvar="CACHEMON_DEMO_SEED",
+    show_envvar=True,
+    help="Seed of the synthetic traffic.",
+)
+def demo(database_url: str | None, live_minutes: int, seed: int) -> None:
+    """Play a cache migration: a day of legacy and new traffic, baselines, then new regresses
+    and recovers while ticks and the auditor run.
+
+    Without a database URL it starts the local PostgreSQL and uses its database
+    cachemon_demo, recreated on every run. With one, it writes demo events for `legacy` and
+    `new` around the current time into that database.
+    """
+    demo_module.run_demo(database_url, say=click.echo, live_minutes=live_minutes, seed=seed)
