@@ -269,9 +269,7 @@ def _report(result: DemoResult, live_minutes: int, say: Say, sent: int, dropped:
     )
     say("\nlook further:")
     say(f"  export CACHEMON_DATABASE_URL='{result.url}'")
-    say(
-        f"  cachemon summary --window {live_minutes}m              # per implementation, from the rollups"
-    )
+    say(f"  cachemon summary --window {live_minutes}m   # per implementation, from the rollups")
     say("  cachemon audit list --status all   # findings and their lifecycle")
     say("  cachemon watch                     # live updates (pg_notify)")
     say("  psql \"$CACHEMON_DATABASE_URL\" -c '\\df+ cachemon.*'   # the SQL API, documented")
