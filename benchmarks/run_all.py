@@ -1,0 +1,28 @@
+"""Run every benchmark at its full size, one after the other (`make bench`).
+
+Each script starts (and removes) its own local PostgreSQL and prints its figures beside the
+references it measures in the same run. Run on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = ["bench_collector.py", "bench_rollup.py", "bench_auditor.py"]
+
+
+def main() -> int:
+    failed = 0
+    for script in SCRIPTS:
+        print(f"\n===== {script} =====", flush=True)
+        failed += (
+            subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]]).returncode != 0
+        )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
