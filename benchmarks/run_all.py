@@ -19,7 +19,7 @@ def main() -> int:
     for script in SCRIPTS:
         print(f"\n===== {script} =====", flush=True)
         failed += (
-            subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]]).returncode != 0
+            subprocess.run([sys.executable, str(HERE / script)]).returncode != 0
         )
     return 1 if failed else 0
 
