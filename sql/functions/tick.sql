@@ -2,6 +2,10 @@ CREATE OR REPLACE FUNCTION cachemon.tick(p_now timestamptz DEFAULT pg_catalog.no
 RETURNS cachemon.tick_result
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- The rollup statements have large, uncertain cost estimates (row counts of a LATERAL per
+-- run), which would make PostgreSQL JIT-compile them: 50-400 ms of compilation for a
+-- statement that runs in tens of milliseconds. A tick is short work done every minute.
+SET jit = off
 AS $function$
 DECLARE
     v_started timestamptz := pg_catalog.clock_timestamp();
@@ -118,6 +122,11 @@ BEGIN
              ) AS x
              WHERE (x.bucket, x.implementation_type) IN (SELECT k.bucket, k.implementation_type FROM k)
         ), stats AS (
+            -- One sorted group aggregate over the raw rows, as the bare percentile_cont query
+            -- does: the exact statistics, the three percentiles in one ordered-set call, and
+            -- the keys of the positive latencies (one array per minute, unsorted); the sketch
+            -- is compacted per minute in the upsert (a small hash aggregate over that
+            -- minute's keys, instead of a second aggregate and sort over all raw rows).
             SELECT r.bucket, r.implementation_type,
                    pg_catalog.count(*) FILTER (WHERE r.event_type = 'hit') AS hits,
                    pg_catalog.count(*) FILTER (WHERE r.event_type = 'miss') AS misses,
@@ -131,22 +140,13 @@ BEGIN
                    pg_catalog.percentile_cont(ARRAY[0.5, 0.95, 0.99]::double precision[])
                        WITHIN GROUP (ORDER BY r.rt) AS pct,
                    pg_catalog.count(*) FILTER (WHERE r.rt = 0) AS zero_count,
+                   pg_catalog.array_agg(pg_catalog.ceil(pg_catalog.ln(r.rt) / v_ln_gamma)::integer)
+                       FILTER (WHERE r.rt > 0) AS all_keys,
                    pg_catalog.count(r.cache_size) AS cache_size_count,
                    coalesce(pg_catalog.sum(r.cache_size), 0) AS cache_size_sum,
                    pg_catalog.max(r.cache_size) AS max_cache_size
               FROM raw AS r
              GROUP BY r.bucket, r.implementation_type
-        ), sk AS (
-            SELECT g.bucket, g.implementation_type,
-                   pg_catalog.array_agg(g.key ORDER BY g.key) AS keys,
-                   pg_catalog.array_agg(g.n ORDER BY g.key) AS counts
-              FROM (SELECT r.bucket, r.implementation_type,
-                           pg_catalog.ceil(pg_catalog.ln(r.rt) / v_ln_gamma)::integer AS key,
-                           pg_catalog.count(*) AS n
-                      FROM raw AS r
-                     WHERE r.rt > 0
-                     GROUP BY 1, 2, 3) AS g
-             GROUP BY g.bucket, g.implementation_type
         ), up AS (
             INSERT INTO cachemon.cache_metrics_1min AS t (
                 bucket, implementation_type, hits, misses, sets, evictions, errors, total_events,
@@ -168,7 +168,14 @@ BEGIN
                    END,
                    pg_catalog.clock_timestamp()
               FROM stats AS s
-              LEFT JOIN sk ON sk.bucket = s.bucket AND sk.implementation_type = s.implementation_type
+             CROSS JOIN LATERAL (
+                -- The minute's sketch: its keys counted and sorted (sketch_from_values' form).
+                SELECT pg_catalog.array_agg(g.key ORDER BY g.key) AS keys,
+                       pg_catalog.array_agg(g.n ORDER BY g.key) AS counts
+                  FROM (SELECT u.key, pg_catalog.count(*) AS n
+                          FROM pg_catalog.unnest(s.all_keys) AS u(key)
+                         GROUP BY u.key) AS g
+             ) AS sk
             ON CONFLICT (bucket, implementation_type) DO UPDATE SET
                 hits = EXCLUDED.hits, misses = EXCLUDED.misses, sets = EXCLUDED.sets,
                 evictions = EXCLUDED.evictions, errors = EXCLUDED.errors,
@@ -203,8 +210,16 @@ BEGIN
             SELECT DISTINCT pg_catalog.date_bin('1 hour', u.bucket, '2000-01-01 00:00:00+00') AS bucket,
                    u.implementation_type
               FROM ROWS FROM (pg_catalog.unnest(v_buckets), pg_catalog.unnest(v_impls)) AS u(bucket, implementation_type)
+        ), mins AS MATERIALIZED (
+            -- The minutes of those hours, read once (index range per hour).
+            SELECT h.bucket AS hour, m.*
+              FROM h
+              JOIN cachemon.cache_metrics_1min AS m
+                ON m.implementation_type = h.implementation_type
+               AND m.bucket >= h.bucket
+               AND m.bucket < h.bucket + interval '1 hour'
         ), agg AS (
-            SELECT h.bucket, h.implementation_type,
+            SELECT m.hour AS bucket, m.implementation_type,
                    pg_catalog.sum(m.hits)::bigint AS hits,
                    pg_catalog.sum(m.misses)::bigint AS misses,
                    pg_catalog.sum(m.sets)::bigint AS sets,
@@ -217,16 +232,34 @@ BEGIN
                    pg_catalog.sum(m.cache_size_count)::bigint AS cache_size_count,
                    pg_catalog.sum(m.cache_size_sum) AS cache_size_sum,
                    pg_catalog.max(m.max_cache_size) AS max_cache_size,
-                   cachemon.sketch_merge(m.latency_sketch) AS sketch
-              FROM h
-              JOIN cachemon.cache_metrics_1min AS m
-                ON m.implementation_type = h.implementation_type
-               AND m.bucket >= h.bucket
-               AND m.bucket < h.bucket + interval '1 hour'
-             GROUP BY h.bucket, h.implementation_type
+                   pg_catalog.count(m.latency_sketch) AS sketches,
+                   pg_catalog.sum((m.latency_sketch).zero_count)::bigint AS zero_count
+              FROM mins AS m
+             GROUP BY m.hour, m.implementation_type
+        ), merged AS (
+            -- The merge of the minutes' sketches as one flat aggregate: every (key, count) of
+            -- every minute of the hour, summed by key (what cachemon.sketch_merge returns,
+            -- without a PL/pgSQL call per minute).
+            SELECT g.hour, g.implementation_type,
+                   pg_catalog.array_agg(g.key ORDER BY g.key) AS keys,
+                   pg_catalog.array_agg(g.n ORDER BY g.key) AS counts
+              FROM (SELECT m.hour, m.implementation_type, u.key, pg_catalog.sum(u.n)::bigint AS n
+                      FROM mins AS m
+                     CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest((m.latency_sketch).keys),
+                                                   pg_catalog.unnest((m.latency_sketch).counts)) AS u(key, n)
+                     GROUP BY m.hour, m.implementation_type, u.key) AS g
+             GROUP BY g.hour, g.implementation_type
         ), q AS (
-            SELECT a.*, cachemon.sketch_quantiles(a.sketch, ARRAY[0.5, 0.95, 0.99]) AS pct
+            SELECT a.*, sk.sketch,
+                   cachemon.sketch_quantiles(sk.sketch, ARRAY[0.5, 0.95, 0.99]) AS pct
               FROM agg AS a
+              LEFT JOIN merged AS mg
+                ON mg.hour = a.bucket AND mg.implementation_type = a.implementation_type
+             CROSS JOIN LATERAL (
+                SELECT CASE WHEN a.sketches > 0 THEN
+                           ROW(a.zero_count, coalesce(mg.keys, '{}'), coalesce(mg.counts, '{}'))::cachemon.ddsketch
+                       END AS sketch
+             ) AS sk
         ), up AS (
             INSERT INTO cachemon.cache_metrics_1hour AS t (
                 bucket, implementation_type, hits, misses, sets, evictions, errors, total_events,

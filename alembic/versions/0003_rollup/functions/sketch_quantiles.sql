@@ -8,6 +8,9 @@ IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
+    v_zero bigint := coalesce(p_sketch.zero_count, 0);
+    v_keys integer[];
+    v_upto bigint[];
     v_total bigint;
     v_q double precision;
 BEGIN
@@ -17,6 +20,12 @@ BEGIN
      * ceil(q * n), computed in double precision as PostgreSQL does; so the estimate is the key
      * value of the very event percentile_disc would return, within the sketch's 0.9%.
      * Zeros come first and are returned as 0. A NULL or empty sketch gives NULL elements.
+     *
+     * One pass over the keys: sorted distinct keys and their running counts as two arrays
+     * (a sketch need not be compact: duplicate keys are summed), then each quantile's key is
+     * found by binary search (width_bucket over the running counts, which strictly increase):
+     * the first key whose running count reaches rank - zeros is the one after the
+     * width_bucket(rank - zeros - 1) keys whose running count stays below it.
      */
     IF p_quantiles IS NULL THEN
         RETURN NULL;
@@ -28,31 +37,24 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END LOOP;
-    v_total := coalesce(p_sketch.zero_count, 0)
-               + coalesce((SELECT pg_catalog.sum(c) FROM pg_catalog.unnest(p_sketch.counts) AS c), 0);
+    SELECT pg_catalog.array_agg(g.k ORDER BY g.k), pg_catalog.array_agg(g.upto ORDER BY g.k)
+      INTO v_keys, v_upto
+      FROM (SELECT u.k, (pg_catalog.sum(pg_catalog.sum(u.n)) OVER (ORDER BY u.k))::bigint AS upto
+              FROM ROWS FROM (pg_catalog.unnest(p_sketch.keys), pg_catalog.unnest(p_sketch.counts)) AS u(k, n)
+             GROUP BY u.k) AS g;
+    v_total := v_zero + coalesce(v_upto[pg_catalog.cardinality(v_upto)], 0);
     IF p_sketch IS NULL OR v_total = 0 THEN
         RETURN (SELECT pg_catalog.array_agg(NULL::double precision) FROM pg_catalog.unnest(p_quantiles));
     END IF;
     RETURN (
-        WITH b AS (
-            SELECT u.k, pg_catalog.sum(u.n) AS n
-              FROM ROWS FROM (pg_catalog.unnest(p_sketch.keys), pg_catalog.unnest(p_sketch.counts)) AS u(k, n)
-             GROUP BY u.k
-        ), cum AS (
-            SELECT b.k, p_sketch.zero_count + pg_catalog.sum(b.n) OVER (ORDER BY b.k) AS upto
-              FROM b
-        ), r AS (
-            SELECT q.ord,
-                   GREATEST(1, pg_catalog.ceil(q.x * v_total::double precision)) AS rank
-              FROM pg_catalog.unnest(p_quantiles) WITH ORDINALITY AS q(x, ord)
-        )
         SELECT pg_catalog.array_agg(
-                   CASE WHEN r.rank <= p_sketch.zero_count THEN 0::double precision
-                        ELSE (SELECT cachemon.sketch_value(cum.k) FROM cum
-                               WHERE cum.upto >= r.rank ORDER BY cum.k LIMIT 1)
+                   CASE WHEN r.rank <= v_zero THEN 0::double precision
+                        ELSE cachemon.sketch_value(
+                                 v_keys[pg_catalog.width_bucket((r.rank - v_zero)::bigint - 1, v_upto) + 1])
                    END
                    ORDER BY r.ord)
-          FROM r
+          FROM (SELECT q.ord, GREATEST(1, pg_catalog.ceil(q.x * v_total::double precision)) AS rank
+                  FROM pg_catalog.unnest(p_quantiles) WITH ORDINALITY AS q(x, ord)) AS r
     );
 END
 $function$;
