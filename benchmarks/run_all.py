@@ -18,9 +18,7 @@ def main() -> int:
     failed = 0
     for script in SCRIPTS:
         print(f"\n===== {script} =====", flush=True)
-        failed += (
-            subprocess.run([sys.executable, str(HERE / script)]).returncode != 0
-        )
+        failed += subprocess.run([sys.executable, str(HERE / script)]).returncode != 0
     return 1 if failed else 0
 
 
