@@ -367,6 +367,12 @@ def start(root: Path, **init_options: object) -> LocalCluster:
     _ensure_database(cluster, DEFAULT_DATABASE)
     if cluster.cron_database != DEFAULT_DATABASE:
         _ensure_database(cluster, cluster.cron_database)
+    if cluster.pg_cron:
+        # So that `cachemon db upgrade` of that database registers the jobs right away.
+        import psycopg
+
+        with psycopg.connect(cluster.url(cluster.cron_database), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
     return cluster
 
 

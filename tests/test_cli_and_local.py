@@ -58,6 +58,16 @@ def test_local_start_status_stop_and_db_commands() -> None:
         run("local", "start", env=env)
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM cachemon._settings").fetchone()[0] >= 3
+            if localpg.load(root).pg_cron:  # type: ignore[union-attr]
+                # pg_cron lives in the local database, so the upgrade scheduled the jobs.
+                jobs = conn.execute(
+                    "SELECT jobname FROM cron.job WHERE jobname LIKE 'cachemon-%' ORDER BY 1"
+                ).fetchall()
+                assert [j[0] for j in jobs] == [
+                    "cachemon-cron-cleanup",
+                    "cachemon-maintenance",
+                    "cachemon-tick",
+                ]
         run("db", "downgrade", "--revision", "base", env=denv)
         assert run("db", "current", env=denv).stdout.strip() == "base (not installed)"
         assert "stopped" in run("local", "stop", env=env).stdout
