@@ -11,7 +11,8 @@ it at the end. It creates (and drops) database ``cachemon_bench``.
    rows.
 2. A tick with nothing new at a small and at a large raw table (median of 30).
 3. Retention of one day of raw rows: the partition drop (run_maintenance) vs DELETE + VACUUM.
-4. get_cache_performance_summary over 1 hour, 1 day and 30 days (30 days of rollups).
+4. get_cache_performance_summary over 1 hour, 1 day and 30 days (30 days of rollups; the
+   copied hours' day level built with cachemon._rollup_days, tick's own helper).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def tick_until_idle(conn: Conn) -> None:
 def reset(conn: Conn) -> None:
     conn.execute(
         "TRUNCATE cachemon.cache_metrics, cachemon.cache_metrics_1min,"
-        " cachemon.cache_metrics_1hour, cachemon._dirty_buckets"
+        " cachemon.cache_metrics_1hour, cachemon._cache_metrics_1day, cachemon._dirty_buckets"
     )
 
 
@@ -227,15 +228,28 @@ def bench_summary(conn: Conn) -> None:
             ON CONFLICT DO NOTHING
             """
         )
-    conn.execute("VACUUM ANALYZE cachemon.cache_metrics_1min, cachemon.cache_metrics_1hour")
+    # The copied hours bypassed tick, so build their days the way tick does: the same helper
+    # (cachemon._rollup_days) over every (day, implementation) of the hourly table.
+    days_ms = timed(
+        lambda: conn.execute(
+            "SELECT cachemon._rollup_days(array_agg(bucket), array_agg(implementation_type))"
+            " FROM cachemon.cache_metrics_1hour"
+        )
+    )
+    conn.execute(
+        "VACUUM ANALYZE cachemon.cache_metrics_1min, cachemon.cache_metrics_1hour,"
+        " cachemon._cache_metrics_1day"
+    )
     counts = conn.execute(
         "SELECT (SELECT count(*) FROM cachemon.cache_metrics_1min) AS m,"
-        " (SELECT count(*) FROM cachemon.cache_metrics_1hour) AS h"
+        " (SELECT count(*) FROM cachemon.cache_metrics_1hour) AS h,"
+        " (SELECT count(*) FROM cachemon._cache_metrics_1day) AS d"
     ).fetchone()
     assert counts is not None
     print(
         f"4. get_cache_performance_summary (median of 10; {counts['m']:,} minute rows,"
-        f" {counts['h']:,} hour rows, two implementations):"
+        f" {counts['h']:,} hour rows, {counts['d']:,} day rows (built by _rollup_days in"
+        f" {days_ms:.0f} ms), two implementations):"
     )
     for window in ("1 hour", "1 day", "30 days"):
         sql = f"SELECT * FROM cachemon.get_cache_performance_summary(NULL, '{window}')"

@@ -86,6 +86,35 @@ SELECT coalesce(e.bucket, h.bucket) AS bucket,
     OR h.p99_response_time_ms IS DISTINCT FROM cachemon.sketch_quantile(e.sketch, 0.99)
 """
 
+# Every row of the internal day level recomputed as the merge of its hourly rows (UTC days).
+DAY_MISMATCHES = """
+WITH expected AS (
+    SELECT date_bin('1 day', bucket, '2000-01-01 00:00:00+00') AS bucket, implementation_type,
+           sum(hits) AS hits, sum(misses) AS misses, sum(sets) AS sets,
+           sum(evictions) AS evictions, sum(errors) AS errors, sum(total_events) AS total_events,
+           sum(latency_count) AS latency_count, sum(latency_sum) AS latency_sum,
+           sum(cache_size_count) AS cache_size_count, sum(cache_size_sum) AS cache_size_sum,
+           max(max_response_time_ms) AS max_rt, max(max_cache_size) AS max_cs,
+           cachemon.sketch_merge(latency_sketch) AS sketch
+      FROM cachemon.cache_metrics_1hour
+     GROUP BY 1, 2
+)
+SELECT coalesce(e.bucket, d.bucket) AS bucket,
+       coalesce(e.implementation_type, d.implementation_type) AS implementation_type
+  FROM expected AS e
+  FULL JOIN cachemon._cache_metrics_1day AS d
+    ON d.bucket = e.bucket AND d.implementation_type = e.implementation_type
+ WHERE e.bucket IS NULL OR d.bucket IS NULL
+    OR (e.hits, e.misses, e.sets, e.evictions, e.errors, e.total_events, e.latency_count,
+        e.cache_size_count, e.cache_size_sum)
+       IS DISTINCT FROM (d.hits, d.misses, d.sets, d.evictions, d.errors, d.total_events,
+                         d.latency_count, d.cache_size_count, d.cache_size_sum)
+    OR d.latency_sketch IS DISTINCT FROM e.sketch
+    OR d.max_response_time_ms IS DISTINCT FROM e.max_rt
+    OR d.max_cache_size IS DISTINCT FROM e.max_cs
+    OR NOT (abs(d.latency_sum - e.latency_sum) <= 1e-9 * greatest(1, abs(e.latency_sum)))
+"""
+
 EVENT_TYPES = ("hit", "miss", "set", "evict", "error")
 
 
@@ -119,6 +148,10 @@ def minute_mismatches(conn: Conn) -> list[dict[str, Any]]:
 
 def hour_mismatches(conn: Conn) -> list[dict[str, Any]]:
     return conn.execute(HOUR_MISMATCHES).fetchall()
+
+
+def day_mismatches(conn: Conn) -> list[dict[str, Any]]:
+    return conn.execute(DAY_MISMATCHES).fetchall()
 
 
 def db_now(conn: Conn) -> datetime:

@@ -9,7 +9,14 @@ import psycopg
 from psycopg.rows import dict_row
 
 from orchestrator import rollup
-from tests.rollup_helpers import Conn, db_now, hour_mismatches, insert_events, tick_until_idle
+from tests.rollup_helpers import (
+    Conn,
+    day_mismatches,
+    db_now,
+    hour_mismatches,
+    insert_events,
+    tick_until_idle,
+)
 
 
 def _partitions(conn: Conn) -> list[str]:
@@ -83,7 +90,7 @@ def test_rows_in_the_default_partition_are_moved(conn: Conn) -> None:
     row = conn.execute(f"SELECT count(*) AS n FROM cachemon.{_name(soon)}").fetchone()
     assert row is not None and row["n"] == 4
     tick_until_idle(conn)
-    assert hour_mismatches(conn) == []
+    assert hour_mismatches(conn) == [] and day_mismatches(conn) == []
 
 
 def test_rollup_retention_and_batch_ids(conn: Conn) -> None:
@@ -121,3 +128,42 @@ def test_busy_when_another_maintenance_runs(db_url: str) -> None:
         assert rollup.run_maintenance(first).status == "done"
         assert rollup.run_maintenance(second).status == "busy"
         first.commit()
+
+
+def test_retention_trims_day_rows_with_the_hours(conn: Conn) -> None:
+    """Day rows of days past retention.1hour go; the day the cutoff cuts is rebuilt from its
+    remaining hours, so every day row stays the merge of its hourly rows."""
+    now = db_now(conn)
+    # Hourly rows every hour from 30 h before to 30 h after the cutoff, each one hit; the
+    # day level built by the same helper tick uses.
+    conn.execute(
+        """
+        WITH c AS (SELECT %(now)s - cachemon._setting('retention.1hour')::interval AS cutoff)
+        INSERT INTO cachemon.cache_metrics_1hour (bucket, implementation_type, hits, total_events)
+        SELECT h, 'x', 1, 1
+          FROM c, generate_series(date_trunc('hour', c.cutoff, 'UTC') - interval '30 hours',
+                                  date_trunc('hour', c.cutoff, 'UTC') + interval '30 hours',
+                                  interval '1 hour') AS h
+        """,
+        {"now": now},
+    )
+    conn.execute(
+        "SELECT cachemon._rollup_days(array_agg(bucket), array_agg(implementation_type))"
+        " FROM cachemon.cache_metrics_1hour"
+    )
+    assert day_mismatches(conn) == []
+    before = conn.execute(
+        "SELECT min(bucket) AS first, sum(total_events) AS n FROM cachemon._cache_metrics_1day"
+    ).fetchone()
+    assert before is not None and before["n"] == 61
+    result = rollup.run_maintenance(conn, now)
+    assert result.hour_rows_deleted >= 30
+    after = conn.execute(
+        "SELECT min(bucket) AS first, sum(total_events) AS n,"
+        " (SELECT count(*) FROM cachemon.cache_metrics_1hour) AS hours"
+        " FROM cachemon._cache_metrics_1day"
+    ).fetchone()
+    assert after is not None
+    assert after["first"] > before["first"]  # the whole day before the cutoff is gone
+    assert after["n"] == after["hours"] == 61 - result.hour_rows_deleted  # the cut day rebuilt
+    assert day_mismatches(conn) == []

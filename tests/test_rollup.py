@@ -7,7 +7,7 @@ import json
 import random
 import re
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -20,6 +20,7 @@ from orchestrator import errors, rollup
 from tests.rollup_helpers import (
     EVENT_TYPES,
     Conn,
+    day_mismatches,
     db_now,
     hour_mismatches,
     insert_events,
@@ -50,7 +51,7 @@ def test_tick_rolls_up_minutes_and_hours_exactly(conn: Conn) -> None:
     assert result.buckets_left == 0 and result.oldest_pending is None
     assert result.auditor == "ran"  # the auditor's revision is installed
     assert minute_mismatches(conn) == []
-    assert hour_mismatches(conn) == []
+    assert hour_mismatches(conn) == [] and day_mismatches(conn) == []
     # Nothing new: nothing done.
     again = rollup.tick(conn)
     assert (again.minutes_done, again.hours_done, again.marks_claimed) == (0, 0, 0)
@@ -66,13 +67,17 @@ def test_late_events_and_deletes_are_folded_in(conn: Conn) -> None:
     insert_events(conn, make_events(rng, now, 100, 30))
     assert minute_mismatches(conn) != []  # not yet folded in
     tick_until_idle(conn)
-    assert minute_mismatches(conn) == [] and hour_mismatches(conn) == []
+    assert (
+        minute_mismatches(conn) == [] and hour_mismatches(conn) == [] and day_mismatches(conn) == []
+    )
     # An admin deleting raw rows: the emptied minutes (and hours) disappear, the rest update.
     conn.execute(
         "DELETE FROM cachemon.cache_metrics WHERE recorded_at < %s", (now - timedelta(days=5),)
     )
     tick_until_idle(conn)
-    assert minute_mismatches(conn) == [] and hour_mismatches(conn) == []
+    assert (
+        minute_mismatches(conn) == [] and hour_mismatches(conn) == [] and day_mismatches(conn) == []
+    )
     old = conn.execute(
         "SELECT count(*) AS n FROM cachemon.cache_metrics_1hour WHERE bucket < %s",
         (now - timedelta(days=5, hours=2),),
@@ -94,7 +99,9 @@ def test_tick_work_is_bounded_by_the_cap(conn: Conn) -> None:
     assert first.buckets_left == queued["n"] - 7
     assert first.oldest_pending is not None and first.oldest_pending > queued["oldest"]
     assert tick_until_idle(conn) >= 2
-    assert minute_mismatches(conn) == [] and hour_mismatches(conn) == []
+    assert (
+        minute_mismatches(conn) == [] and hour_mismatches(conn) == [] and day_mismatches(conn) == []
+    )
 
 
 @settings(max_examples=12)
@@ -119,7 +126,7 @@ def test_any_interleaving_of_ingests_and_ticks_ends_exact(
     with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn:
         conn.execute(
             "TRUNCATE cachemon.cache_metrics, cachemon.cache_metrics_1min,"
-            " cachemon.cache_metrics_1hour, cachemon._dirty_buckets"
+            " cachemon.cache_metrics_1hour, cachemon._cache_metrics_1day, cachemon._dirty_buckets"
         )
         now = db_now(conn)
         for kind, a, b, seed in ops:
@@ -136,7 +143,7 @@ def test_any_interleaving_of_ingests_and_ticks_ends_exact(
         conn.execute("UPDATE cachemon._settings SET value = '5000' WHERE name = 'tick.max_buckets'")
         tick_until_idle(conn)
         assert minute_mismatches(conn) == []
-        assert hour_mismatches(conn) == []
+        assert hour_mismatches(conn) == [] and day_mismatches(conn) == []
 
 
 def test_mark_of_an_ingest_committing_after_tick_survives(db_url: str) -> None:
@@ -166,7 +173,11 @@ def test_mark_of_an_ingest_committing_after_tick_survives(db_url: str) -> None:
         assert row is not None and row["total_events"] == 1  # not yet folded in
         after = rollup.tick(ticker)
         assert after.minutes_done == 1
-        assert minute_mismatches(ticker) == [] and hour_mismatches(ticker) == []
+        assert (
+            minute_mismatches(ticker) == []
+            and hour_mismatches(ticker) == []
+            and day_mismatches(ticker) == []
+        )
 
 
 def test_concurrent_tick_is_busy_and_ingest_never_waits(db_url: str) -> None:
@@ -185,7 +196,11 @@ def test_concurrent_tick_is_busy_and_ingest_never_waits(db_url: str) -> None:
         insert_events(writer, make_events(random.Random(5), now, 50, 10))  # does not block
         first.commit()
         tick_until_idle(second)
-        assert minute_mismatches(second) == [] and hour_mismatches(second) == []
+        assert (
+            minute_mismatches(second) == []
+            and hour_mismatches(second) == []
+            and day_mismatches(second) == []
+        )
 
 
 def test_concurrent_sessions_never_lose_or_double_count(db_url: str) -> None:
@@ -238,7 +253,11 @@ def test_concurrent_sessions_never_lose_or_double_count(db_url: str) -> None:
         ).fetchone()
         assert totals is not None
         assert totals["raw"] == totals["minutes"] == totals["hours"] == sum(inserted)
-        assert minute_mismatches(conn) == [] and hour_mismatches(conn) == []
+        assert (
+            minute_mismatches(conn) == []
+            and hour_mismatches(conn) == []
+            and day_mismatches(conn) == []
+        )
 
 
 @pytest.mark.parametrize(
@@ -379,7 +398,9 @@ def test_tick_cost_follows_marked_buckets_not_table_size(conn: Conn) -> None:
         not (n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "cache_metrics_1min")
         for n in hour_nodes
     )
-    assert minute_mismatches(conn) == [] and hour_mismatches(conn) == []
+    assert (
+        minute_mismatches(conn) == [] and hour_mismatches(conn) == [] and day_mismatches(conn) == []
+    )
 
     # An empty tick never reads raw events: its rollup part touches only the queue, and the
     # auditor it calls reads the 1-minute window, baselines and its own tables.
@@ -444,3 +465,95 @@ def test_summary_reads_hours_and_ragged_minutes(conn: Conn) -> None:
     assert only.p95_response_time_ms == rows["legacy"].p95_response_time_ms
     with pytest.raises(ValueError, match="window"):
         rollup.performance_summary(conn, None, timedelta(0))
+
+
+def test_summary_reads_whole_days_ragged_hours_and_minutes(conn: Conn) -> None:
+    """A window with ragged minutes, ragged hours and whole UTC days at both ends: the day
+    level (_cache_metrics_1day) is read for the whole days, and the result equals a direct
+    computation from raw rows (counts, rates, averages exact; percentiles within 1% of
+    percentile_disc). Every day row is the merge of its hours."""
+    now = db_now(conn).astimezone(UTC)
+    # A fixed p_now in the past, off every hour and minute boundary, so both ends are ragged
+    # at every level whatever the clock says; data on both sides of the window too.
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    p_now = day - timedelta(days=1) + timedelta(hours=13, minutes=29, seconds=30)
+    window = timedelta(days=2, hours=7, minutes=43)
+    rng = random.Random(31)
+    events = make_events(
+        rng, p_now + timedelta(hours=1), 2500, int((window.total_seconds() + 4 * 3600) / 60)
+    )
+    insert_events(conn, events)
+    tick_until_idle(conn)
+    assert minute_mismatches(conn) == [] and hour_mismatches(conn) == []
+    assert day_mismatches(conn) == []
+    v_end = minute_floor(p_now)
+    v_start = v_end - window
+    whole_days = conn.execute(
+        "SELECT count(*) AS n FROM cachemon._cache_metrics_1day"
+        " WHERE bucket >= %(s)s AND bucket + interval '1 day' <= %(e)s",
+        {"s": v_start, "e": v_end},
+    ).fetchone()
+    assert whole_days is not None and whole_days["n"] >= 2  # one whole day, two implementations
+    assert v_start.minute != 0 and v_end.minute != 0  # ragged minutes at both ends
+    assert v_start.hour != 0 and v_end.hour != 0  # ragged hours at both ends
+
+    expected = conn.execute(
+        """
+        SELECT implementation_type, count(*) AS total_events,
+               count(*) FILTER (WHERE event_type = 'hit') AS hits,
+               count(*) FILTER (WHERE event_type = 'miss') AS misses,
+               count(*) FILTER (WHERE event_type = 'set') AS sets,
+               count(*) FILTER (WHERE event_type = 'evict') AS evictions,
+               count(*) FILTER (WHERE event_type = 'error') AS errors,
+               cachemon.calculate_hit_rate(count(*) FILTER (WHERE event_type = 'hit'),
+                                           count(*) FILTER (WHERE event_type = 'miss')) AS hit_rate,
+               max(response_time_ms) AS max_rt, avg(response_time_ms) AS avg_rt,
+               avg(cache_size)::double precision AS avg_cs, max(cache_size) AS max_cs,
+               percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms)
+                   AS pct
+          FROM cachemon.cache_metrics
+         WHERE recorded_at >= %(s)s AND recorded_at < %(e)s
+         GROUP BY 1
+        """,
+        {"s": v_start, "e": v_end},
+    ).fetchall()
+    for impl in (None, "new"):
+        rows = {
+            r.implementation_type: r for r in rollup.performance_summary(conn, impl, window, p_now)
+        }
+        wanted = [e for e in expected if impl is None or e["implementation_type"] == impl]
+        assert {e["implementation_type"] for e in wanted} == set(rows)
+        for e in wanted:
+            r = rows[e["implementation_type"]]
+            assert (r.window_start, r.window_end) == (v_start, v_end)
+            assert (r.total_events, r.hits, r.misses, r.sets, r.evictions, r.errors) == (
+                e["total_events"],
+                e["hits"],
+                e["misses"],
+                e["sets"],
+                e["evictions"],
+                e["errors"],
+            )
+            assert r.hit_rate == e["hit_rate"]
+            assert (r.max_response_time_ms, r.max_cache_size) == (e["max_rt"], e["max_cs"])
+            assert r.avg_response_time_ms == pytest.approx(e["avg_rt"], rel=1e-9)
+            assert r.avg_cache_size == pytest.approx(e["avg_cs"], rel=1e-9)
+            got = [r.p50_response_time_ms, r.p95_response_time_ms, r.p99_response_time_ms]
+            for est, exact in zip(got, e["pct"], strict=True):
+                assert est is not None
+                assert abs(est - exact) <= 0.01 * exact
+
+
+def test_day_rows_follow_late_events_and_deletes(conn: Conn) -> None:
+    """Day rows are rebuilt by tick when their hours change (late events, admin deletes)."""
+    now = db_now(conn)
+    insert_events(conn, make_events(random.Random(5), now, 400, 3 * 24 * 60))
+    tick_until_idle(conn)
+    assert day_mismatches(conn) == []
+    insert_events(conn, make_events(random.Random(6), now - timedelta(days=2), 50, 60))
+    conn.execute(
+        "DELETE FROM cachemon.cache_metrics WHERE recorded_at < %s",
+        (now - timedelta(days=2, hours=12),),
+    )
+    tick_until_idle(conn)
+    assert hour_mismatches(conn) == [] and day_mismatches(conn) == []

@@ -30,7 +30,8 @@ AS $function$
     /*
      * The seed's summary over the whole minutes of [p_now - time_window, p_now), one row per
      * implementation (or only the one named): counts, hit and error rate, average and
-     * p50/p95/p99 response time, cache size. Whole hours are read from cache_metrics_1hour, the
+     * p50/p95/p99 response time, cache size. Whole UTC days are read from the internal daily
+     * merge (_cache_metrics_1day), the remaining whole hours from cache_metrics_1hour, the
      * ragged ends from cache_metrics_1min; percentiles come from merged latency sketches (within
      * 0.9% of percentile_disc over the window's events). The work is in
      * cachemon._performance_summary. A non-positive window returns no rows.
@@ -39,7 +40,7 @@ AS $function$
 $function$;
 
 COMMENT ON FUNCTION cachemon.get_cache_performance_summary(text, interval, timestamptz) IS
-    'Performance of each implementation (or the one named) over the whole minutes of [p_now - time_window, p_now): counts, hit and error rate, average and p50/p95/p99 response time (merged sketches, within 0.9% of percentile_disc), cache size. Whole hours come from cache_metrics_1hour, the ends from cache_metrics_1min.';
+    'Performance of each implementation (or the one named) over the whole minutes of [p_now - time_window, p_now): counts, hit and error rate, average and p50/p95/p99 response time (merged sketches, within 0.9% of percentile_disc), cache size. Whole UTC days come from the internal daily merge _cache_metrics_1day, the other whole hours from cache_metrics_1hour, the ends from cache_metrics_1min.';
 
 REVOKE ALL ON FUNCTION cachemon.get_cache_performance_summary(text, interval, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.get_cache_performance_summary(text, interval, timestamptz)

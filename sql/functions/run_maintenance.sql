@@ -32,7 +32,9 @@ BEGIN
      * 2. Drops whole partitions whose day ended before p_now - retention.raw (never a DELETE
      *    of raw rows), and the queued marks of those days (their raw rows are gone; the 1-minute
      *    rows stay until their own retention).
-     * 3. Deletes cache_metrics_1min / _1hour rows past retention.1min / retention.1hour.
+     * 3. Deletes cache_metrics_1min / _1hour rows past retention.1min / retention.1hour, and
+     *    the internal day rows (_cache_metrics_1day) of days past retention.1hour (the day
+     *    the cutoff cuts is rebuilt from its remaining hours).
      * 4. Deletes stored batch ids past raw retention plus a day (_forget_ingested_batches) and
      *    old cron.job_run_details rows (cachemon._purge_cron_history).
      * 5. Reports rows still in the default partition (e.g. older than any kept day).
@@ -114,6 +116,15 @@ BEGIN
     DELETE FROM cachemon.cache_metrics_1hour AS h
      WHERE h.bucket < p_now - cachemon._setting('retention.1hour')::interval;
     GET DIAGNOSTICS v_result.hour_rows_deleted = ROW_COUNT;
+    -- Day rows follow the hours: days that ended before the cutoff go; the day the cutoff
+    -- cuts is rebuilt from its remaining hours, so every day row stays the merge of its
+    -- hourly rows (a summary reaching back there reads the same as from the hours).
+    -- Not reported in maintenance_result (an internal table; the result type is the contract).
+    DELETE FROM cachemon._cache_metrics_1day AS d
+     WHERE d.bucket + interval '1 day' <= p_now - cachemon._setting('retention.1hour')::interval;
+    PERFORM cachemon._rollup_days(pg_catalog.array_agg(d.bucket), pg_catalog.array_agg(d.implementation_type))
+       FROM cachemon._cache_metrics_1day AS d
+      WHERE d.bucket < p_now - cachemon._setting('retention.1hour')::interval;
 
     -- 4. Batch ids (kept as long as a retry could still be accepted) and pg_cron history.
     v_result.batch_ids_deleted := cachemon._forget_ingested_batches(p_now);
@@ -130,7 +141,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon.run_maintenance(timestamptz) IS
-    'Partitions and retention: premakes daily partitions of cache_metrics (moving rows out of the default partition), drops days past retention.raw, trims cache_metrics_1min/_1hour, stored batch ids and cron.job_run_details. SECURITY DEFINER: partition DDL needs the table owner. Returns a cachemon.maintenance_result.';
+    'Partitions and retention: premakes daily partitions of cache_metrics (moving rows out of the default partition), drops days past retention.raw, trims cache_metrics_1min/_1hour (and the internal _cache_metrics_1day), stored batch ids and cron.job_run_details. SECURITY DEFINER: partition DDL needs the table owner. Returns a cachemon.maintenance_result.';
 
 REVOKE ALL ON FUNCTION cachemon.run_maintenance(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.run_maintenance(timestamptz) TO cachemon_admin;

@@ -29,6 +29,8 @@ BEGIN
      *    them into cache_metrics_1min; a bucket without raw rows left loses its row.
      * 4. Recomputes the hours those minutes belong to from cache_metrics_1min (sums, maxima,
      *    merged sketches; hourly percentiles from the merged sketch) into cache_metrics_1hour.
+     * 4b. Recomputes the UTC days of those hours from cache_metrics_1hour into the internal
+     *    cachemon._cache_metrics_1day (cachemon._rollup_days: sums, maxima, merged sketches).
      * 5. Calls cachemon.run_auditor(p_now) when that function exists (looked up with
      *    to_regprocedure, so this revision does not depend on the auditor's). An error of the
      *    auditor is caught in a subtransaction and reported in the result's auditor field
@@ -305,6 +307,10 @@ BEGIN
         SELECT (SELECT pg_catalog.count(*) FROM up) + (SELECT pg_catalog.count(*) FROM emptied)
           INTO v_rows;
         v_result.hours_done := v_rows;
+
+        -- Days, from the hours just written (same transaction): the pre-merged level the
+        -- summary reads for the whole days of long windows.
+        PERFORM cachemon._rollup_days(v_buckets, v_impls);
     END IF;
 
     SELECT pg_catalog.count(*), pg_catalog.min(q.bucket)
@@ -328,7 +334,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon.tick(timestamptz) IS
-    'Roll up: recompute the queued (minute, implementation) buckets from raw events into cache_metrics_1min (exact percentiles, latency sketch), their hours into cache_metrics_1hour (merged sketches), then call cachemon.run_auditor(p_now) if it exists. At most tick.max_buckets buckets per call; skips on a standby or while another tick runs (status busy). Returns a cachemon.tick_result.';
+    'Roll up: recompute the queued (minute, implementation) buckets from raw events into cache_metrics_1min (exact percentiles, latency sketch), their hours into cache_metrics_1hour (merged sketches) and the days of those hours into _cache_metrics_1day, then call cachemon.run_auditor(p_now) if it exists. At most tick.max_buckets buckets per call; skips on a standby or while another tick runs (status busy). Returns a cachemon.tick_result.';
 
 REVOKE ALL ON FUNCTION cachemon.tick(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.tick(timestamptz) TO cachemon_admin;

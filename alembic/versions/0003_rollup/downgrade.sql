@@ -19,6 +19,7 @@ DROP FUNCTION IF EXISTS cachemon._purge_cron_history(timestamptz);
 DROP FUNCTION IF EXISTS cachemon.schedule_jobs();
 DROP FUNCTION IF EXISTS cachemon.unschedule_jobs();
 DROP FUNCTION IF EXISTS cachemon._performance_summary(text, interval, timestamptz);
+DROP FUNCTION IF EXISTS cachemon._rollup_days(timestamptz[], text[]);
 DROP AGGREGATE IF EXISTS cachemon.sketch_merge(cachemon.ddsketch);
 DROP FUNCTION IF EXISTS cachemon._sketch_merge_step(cachemon.ddsketch, cachemon.ddsketch);
 DROP FUNCTION IF EXISTS cachemon._sketch_compact(cachemon.ddsketch);
@@ -33,6 +34,7 @@ DELETE FROM cachemon._settings
  WHERE name IN ('tick.max_buckets', 'ingest.max_future', 'partitions.premake', 'retention.cron_history');
 DROP TYPE IF EXISTS cachemon.maintenance_result;
 DROP TYPE IF EXISTS cachemon.tick_result;
+DROP TABLE IF EXISTS cachemon._cache_metrics_1day;
 DROP TABLE IF EXISTS cachemon._dirty_buckets;
 DROP INDEX IF EXISTS cachemon.cache_metrics_1min_implementation_type_bucket_idx;
 ALTER TABLE cachemon.cache_metrics_1hour DROP COLUMN IF EXISTS latency_sketch;
