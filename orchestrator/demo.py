@@ -65,27 +65,19 @@ def live_script(live_minutes: int) -> list[Phase]:
     ]
 
 
-def prepare_database(
-    url: str | None = None, root: Path | None = None, say: Say = print, fresh: bool = False
-) -> str:
-    """The URL to use: ``url`` or the environment's, else a local cluster started here.
-
-    With ``fresh`` and a local cluster, the database ``cachemon_demo`` is dropped and created
-    again. The database is upgraded to head either way.
-    """
+def prepare_database(url: str | None = None, root: Path | None = None, say: Say = print) -> str:
+    """The URL to play on, upgraded to head: ``url`` or the environment's, else the database
+    ``cachemon_demo`` of a local cluster started here, dropped and created again each run."""
     url = database_url(url)
     if not url:
         root = root or localpg.default_root()
         say(f"local PostgreSQL in {root} ...")
         cluster = localpg.start(root)
-        if fresh:
-            with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-                name = sql.Identifier(DEMO_DATABASE)
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-                admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
-            url = cluster.url(DEMO_DATABASE)
-        else:
-            url = cluster.url()
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+            name = sql.Identifier(DEMO_DATABASE)
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+        url = cluster.url(DEMO_DATABASE)
     say("upgrading the cachemon schema ...")
     dbversions.upgrade(url)
     say(f"cachemon schema at {', '.join(dbversions.current(url))}")
@@ -164,7 +156,7 @@ def run_demo(
     seed: int = 7,
 ) -> DemoResult:
     started = time.monotonic()
-    url = prepare_database(url, root, say, fresh=True)
+    url = prepare_database(url, root, say)
     result = DemoResult(url)
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(second=0, microsecond=0)

@@ -25,7 +25,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
 
 SERVICE_USER = os.environ.get("CACHEMON_PG_USER", "cachemon")
 SUPERUSER = "postgres"
@@ -369,27 +373,29 @@ def start(root: Path, **init_options: object) -> LocalCluster:
         _ensure_database(cluster, cluster.cron_database)
     if cluster.pg_cron:
         # So that `cachemon db upgrade` of that database registers the jobs right away.
-        import psycopg
-
-        with psycopg.connect(cluster.url(cluster.cron_database), autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+        _execute(cluster, cluster.cron_database, "CREATE EXTENSION IF NOT EXISTS pg_cron")
     return cluster
 
 
-def _ensure_database(cluster: LocalCluster, name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
+def _connect(cluster: LocalCluster, dbname: str) -> psycopg.Connection[Any]:
+    """An autocommit connection, retried for a few seconds while the server comes up."""
     deadline = time.monotonic() + 30
     while True:
         try:
-            conn = psycopg.connect(cluster.url("postgres"), autocommit=True)
-            break
+            return psycopg.connect(cluster.url(dbname), autocommit=True)
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-    with conn:
+
+
+def _execute(cluster: LocalCluster, dbname: str, statement: str | sql.Composed) -> None:
+    with _connect(cluster, dbname) as conn:
+        conn.execute(statement)
+
+
+def _ensure_database(cluster: LocalCluster, name: str) -> None:
+    with _connect(cluster, "postgres") as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
