@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from orchestrator.errors import translated
+from orchestrator.errors import BadConfiguration, check_url, translated
 from orchestrator.migrations import database_url, libpq_url
 
 
@@ -15,11 +15,11 @@ def resolve_url(url: str | None = None) -> str:
     """``url``, else ``CACHEMON_DATABASE_URL``, else ``DATABASE_URL``, as a libpq URL."""
     found = database_url(url)
     if not found:
-        raise RuntimeError(
-            "no database URL: set CACHEMON_DATABASE_URL (or DATABASE_URL); "
-            "`cachemon local start` prints one"
+        raise BadConfiguration(
+            "no database URL",
+            "set CACHEMON_DATABASE_URL (or DATABASE_URL); `cachemon local start` prints one",
         )
-    return libpq_url(found)
+    return libpq_url(check_url(found))
 
 
 def connect(

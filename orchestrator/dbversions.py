@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
 from orchestrator import catalog
+from orchestrator.errors import translated
 from orchestrator.migrations import (
     current_function_files,
     current_sql_files,
@@ -36,11 +37,13 @@ def alembic_config(url: str | None = None, output: io.StringIO | None = None) ->
 
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url or sqlalchemy_url(None)), revision)
+    with translated():
+        command.upgrade(alembic_config(url or sqlalchemy_url(None)), revision)
 
 
 def downgrade(url: str | None = None, revision: str = "-1") -> None:
-    command.downgrade(alembic_config(url or sqlalchemy_url(None)), revision)
+    with translated():
+        command.downgrade(alembic_config(url or sqlalchemy_url(None)), revision)
 
 
 def offline_sql(revision: str = "head", *, downgrade_to: str | None = None) -> str:
@@ -50,10 +53,11 @@ def offline_sql(revision: str = "head", *, downgrade_to: str | None = None) -> s
     """
     out = io.StringIO()
     cfg = alembic_config(OFFLINE_URL, output=out)
-    if downgrade_to is None:
-        command.upgrade(cfg, revision, sql=True)
-    else:
-        command.downgrade(cfg, f"{revision}:{downgrade_to}", sql=True)
+    with translated():
+        if downgrade_to is None:
+            command.upgrade(cfg, revision, sql=True)
+        else:
+            command.downgrade(cfg, f"{revision}:{downgrade_to}", sql=True)
     return out.getvalue()
 
 
@@ -68,7 +72,7 @@ def current(url: str | None = None) -> tuple[str, ...]:
     """The revisions the database is at (empty: not installed)."""
     engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
     try:
-        with engine.connect() as connection:
+        with translated(), engine.connect() as connection:
             ctx = MigrationContext.configure(connection, opts={"version_table_schema": "cachemon"})
             return tuple(ctx.get_current_heads())
     finally:
@@ -114,7 +118,7 @@ def check(url: str | None = None) -> CheckResult:
     url = url or sqlalchemy_url(None)
     result = CheckResult(current=current(url), head=head())
     if not result.behind:
-        with psycopg.connect(libpq_url(sqlalchemy_url(url))) as conn:
+        with translated(), psycopg.connect(libpq_url(sqlalchemy_url(url))) as conn:
             result.drift = function_drift(conn)
     return result
 

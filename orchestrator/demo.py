@@ -1,7 +1,10 @@
 """``cachemon demo``: a cache migration played through the real collector and the real SQL.
 
-1. A database: the one given, else a local cluster (started here) and its database
-   ``cachemon_demo``, recreated on every run so a second run starts clean. Upgraded to head.
+1. A database the demo owns: the local cluster's database ``cachemon_demo`` (the cluster is
+   started here), recreated on every run so a second run starts clean. Another database only
+   when named explicitly (``run_demo(url)``, ``cachemon demo --database-url``; never from
+   ``CACHEMON_DATABASE_URL``/``DATABASE_URL``), and only when it is empty or holds nothing but
+   an earlier demo's data (``check_demo_database``). Upgraded to head.
 2. A day of ``legacy`` and ``new`` traffic with a daily rhythm and noise, recorded through
    the collector with the events' own times, rolled up by ``tick`` and turned into baselines
    by ``compute_baseline``.
@@ -27,10 +30,13 @@ from psycopg import sql
 from orchestrator import dbversions, localpg
 from orchestrator.collector import Collector
 from orchestrator.db import connect
-from orchestrator.migrations import database_url
+from orchestrator.errors import Refused, check_url, translated
+from orchestrator.migrations import libpq_url
 from orchestrator.traffic import Profile, minute_events
 
-DEMO_DATABASE = "cachemon_demo"
+DEMO_DATABASE = localpg.DEMO_DATABASE
+DEMO_MARKER = localpg.DEMO_MARKER
+DEMO_IMPLEMENTATIONS = ("legacy", "new")
 LEGACY = Profile(requests_per_minute=150, hit_rate=0.78, hit_latency_ms=5.0, miss_latency_ms=35)
 NEW = Profile(requests_per_minute=150, hit_rate=0.82, hit_latency_ms=3.5, miss_latency_ms=30)
 
@@ -65,19 +71,96 @@ def live_script(live_minutes: int) -> list[Phase]:
     ]
 
 
+# How the demo recognises a database it may write to. A database *comment* (COMMENT ON
+# DATABASE) that the demo sets before writing anything: it lives outside the cachemon schema,
+# so it survives `cachemon db downgrade --revision base`; it needs the database's owner to set
+# (the writer and reader roles cannot forge it); it shows in psql's `\l+`; and no real
+# database carries it by accident. A marked database must still hold only demo data (events of
+# `legacy` and `new` only, no tables outside the schemas cachemon and cron); an unmarked one is
+# accepted only when it is empty (no cachemon schema, no tables at all).
+_INSPECT = """
+SELECT coalesce(pg_catalog.shobj_description(d.oid, 'pg_database'), '') LIKE %(marker)s
+           AS marked,
+       pg_catalog.to_regnamespace('cachemon') IS NOT NULL AS has_schema,
+       (SELECT pg_catalog.string_agg(n.nspname || '.' || c.relname, ', ' ORDER BY 1)
+          FROM pg_catalog.pg_class AS c
+          JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'cachemon', 'cron')
+           AND n.nspname NOT LIKE 'pg\\_%%') AS foreign_tables
+  FROM pg_catalog.pg_database AS d
+ WHERE d.datname = pg_catalog.current_database()
+"""
+
+
+def check_demo_database(url: str) -> bool:
+    """Raise ``Refused`` unless the database at ``url`` is empty or holds only demo data;
+    return whether it holds an earlier demo's cachemon schema (to be reset)."""
+    with connect(url) as conn, translated():
+        row = conn.execute(_INSPECT, {"marker": DEMO_MARKER + "%"}).fetchone()
+        assert row is not None
+        name = conn.info.dbname
+        if row["foreign_tables"]:
+            raise Refused(
+                f"database {name!r} holds tables that are not the demo's "
+                f"({str(row['foreign_tables'])[:120]}): the demo writes only to its own database",
+                "run `cachemon demo` without --database-url (it uses the local cluster), "
+                "or give it an empty database",
+            )
+        if row["has_schema"] and not row["marked"]:
+            raise Refused(
+                f"database {name!r} has a cachemon schema the demo did not create: "
+                "the demo never writes into a database with real data",
+                "run `cachemon demo` without --database-url, or give it an empty database",
+            )
+        if row["has_schema"]:
+            other = conn.execute(
+                "SELECT implementation_type FROM cachemon.cache_metrics"
+                " WHERE implementation_type <> ALL(%s) LIMIT 1",
+                (list(DEMO_IMPLEMENTATIONS),),
+            ).fetchone()
+            if other is not None:
+                raise Refused(
+                    f"database {name!r} was a demo database but now holds events of "
+                    f"{other['implementation_type']!r}: the demo will not overwrite them",
+                    "run `cachemon demo` without --database-url, or give it an empty database",
+                )
+        return bool(row["has_schema"])
+
+
+def _mark(url: str) -> None:
+    with connect(url) as conn, translated():
+        conn.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(conn.info.dbname),
+                sql.Literal(f"{DEMO_MARKER}: written by `cachemon demo`, safe to drop"),
+            )
+        )
+
+
 def prepare_database(url: str | None = None, root: Path | None = None, say: Say = print) -> str:
-    """The URL to play on, upgraded to head: ``url`` or the environment's, else the database
-    ``cachemon_demo`` of a local cluster started here, dropped and created again each run."""
-    url = database_url(url)
-    if not url:
+    """The URL to play on, upgraded to head.
+
+    Without ``url``: the database ``cachemon_demo`` of the local cluster in ``root`` (started
+    here), dropped and created again each run. With ``url`` (given explicitly, never taken
+    from the environment): that database, only if ``check_demo_database`` accepts it; an
+    earlier demo's schema there is removed first so a run starts clean.
+    """
+    if url is None:
         root = root or localpg.default_root()
         say(f"local PostgreSQL in {root} ...")
         cluster = localpg.start(root)
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin, translated():
             name = sql.Identifier(DEMO_DATABASE)
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
             admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
         url = cluster.url(DEMO_DATABASE)
+    else:
+        url = libpq_url(check_url(url))
+        if check_demo_database(url):
+            say("removing the previous demo's cachemon schema ...")
+            dbversions.downgrade(url, "base")
+    _mark(url)
     say("upgrading the cachemon schema ...")
     dbversions.upgrade(url)
     say(f"cachemon schema at {', '.join(dbversions.current(url))}")
@@ -154,7 +237,11 @@ def run_demo(
     baseline_hours: int = 24,
     live_minutes: int = 90,
     seed: int = 7,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DemoResult:
+    """Play the demo (see the module's docstring). ``url``: an explicit database (checked by
+    ``check_demo_database``), else the local cluster's ``cachemon_demo``. ``progress(done,
+    total)`` is called as the baseline day's minutes are recorded."""
     started = time.monotonic()
     url = prepare_database(url, root, say)
     result = DemoResult(url)
@@ -175,11 +262,16 @@ def run_demo(
             f"{day_start:%Y-%m-%d %H:%M} to {live_start:%Y-%m-%d %H:%M} UTC"
         )
         minute = day_start
+        total_minutes = baseline_hours * 60
+        done = 0
         while minute < live_start:
             result.events += _record_minute(collector, "legacy", LEGACY, minute, rng)
             result.events += _record_minute(collector, "new", NEW, minute, rng)
             minute += timedelta(minutes=1)
-            if minute.minute == 0 and minute.hour % 4 == 0:
+            done += 1
+            if progress is not None:
+                progress(done, total_minutes)
+            elif minute.minute == 0 and minute.hour % 4 == 0:
                 say(f"     {minute:%H:%M}  {result.events:,} events recorded")
         collector.flush(timeout=120)
         say(f"     {result.events:,} events stored; rolling up ...")

@@ -14,6 +14,7 @@ as that user; the client side still runs as root.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -31,12 +32,17 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
+from orchestrator.errors import LocalClusterError
+
 SERVICE_USER = os.environ.get("CACHEMON_PG_USER", "cachemon")
 SUPERUSER = "postgres"
 DEFAULT_DATABASE = "cachemon"
+DEMO_DATABASE = "cachemon_demo"
+# The comment `cachemon demo` puts on a database it may write to (see orchestrator/demo.py).
+DEMO_MARKER = "cachemon demo database"
 
 
-class LocalPostgresError(RuntimeError):
+class LocalPostgresError(LocalClusterError, RuntimeError):
     """The local cluster could not be found, created, started or stopped."""
 
 
@@ -115,7 +121,10 @@ def free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now. With SO_REUSEADDR, as PostgreSQL itself
+    binds: connections of a stopped server in TIME_WAIT (for about 60 s) do not count."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -417,3 +426,76 @@ def destroy(root: Path) -> None:
     """Stop the server of ``root`` if it runs and delete the folder."""
     stop(root, mode="immediate")
     shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    """One database of the local cluster, as ``cachemon local status`` shows it."""
+
+    name: str
+    url: str
+    size_bytes: int
+    cachemon_revision: str | None  # None: schema not installed
+    demo: bool  # holds the demo's marker (orchestrator.demo)
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What ``cachemon local status`` reports."""
+
+    root: str
+    exists: bool
+    running: bool
+    port: int | None
+    pg_cron: bool
+    folder_bytes: int
+    databases: list[DatabaseInfo]
+
+
+def folder_size(root: Path) -> int:
+    total = 0
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def status(root: Path) -> ClusterStatus:
+    """The cluster of ``root``: whether it runs, and its databases (cachemon's and the demo's)."""
+    cluster = load(root)
+    if cluster is None:
+        return ClusterStatus(str(root), False, False, None, False, 0, [])
+    running = cluster.is_running()
+    databases: list[DatabaseInfo] = []
+    if running:
+        with _connect(cluster, "postgres") as conn:
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT datname FROM pg_catalog.pg_database"
+                    " WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY datname"
+                )
+            ]
+        for name in names:
+            with _connect(cluster, name) as conn:
+                row = conn.execute(
+                    "SELECT pg_catalog.pg_database_size(current_database()),"
+                    " pg_catalog.to_regclass('cachemon.alembic_version') IS NOT NULL,"
+                    " coalesce(pg_catalog.shobj_description(d.oid, 'pg_database'), '') LIKE %s"
+                    " FROM pg_catalog.pg_database AS d WHERE d.datname = current_database()",
+                    (DEMO_MARKER + "%",),
+                ).fetchone()
+                assert row is not None
+                revision = None
+                if row[1]:
+                    found = conn.execute(
+                        "SELECT string_agg(version_num, ', ') FROM cachemon.alembic_version"
+                    ).fetchone()
+                    revision = found[0] if found else None
+                databases.append(
+                    DatabaseInfo(name, cluster.url(name), int(row[0]), revision, bool(row[2]))
+                )
+    return ClusterStatus(
+        str(root), True, running, cluster.port, cluster.pg_cron, folder_size(root), databases
+    )

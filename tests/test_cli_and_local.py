@@ -68,7 +68,7 @@ def test_local_start_status_stop_and_db_commands() -> None:
                     "cachemon-maintenance",
                     "cachemon-tick",
                 ]
-        run("db", "downgrade", "--revision", "base", env=denv)
+        run("db", "downgrade", "--revision", "base", "--yes", env=denv)
         assert run("db", "current", env=denv).stdout.strip() == "base (not installed)"
         assert "stopped" in run("local", "stop", env=env).stdout
         assert run("local", "status", env=env, check=False).returncode == 3

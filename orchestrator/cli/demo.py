@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import click
 
-from orchestrator import demo as demo_module
 from orchestrator.cli import main
-from orchestrator.cli.options import database_url_option
+from orchestrator.cli.output import Progress, say_data
 
 
 @main.command()
-@database_url_option(required=False)
+@click.option(
+    "--database-url",
+    default=None,
+    help="Play on this database instead of the local cluster's cachemon_demo; refused unless "
+    "it is empty or holds only an earlier demo's data. Deliberately not read from "
+    "CACHEMON_DATABASE_URL or DATABASE_URL (those name your real database).",
+)
 @click.option(
     "--live-minutes",
     type=click.IntRange(30, 24 * 60),
@@ -33,8 +38,24 @@ def demo(database_url: str | None, live_minutes: int, seed: int) -> None:
     """Play a cache migration: a day of legacy and new traffic, baselines, then new regresses
     and recovers while ticks and the auditor run.
 
-    Without a database URL it starts the local PostgreSQL and uses its database
-    cachemon_demo, recreated on every run. With one, it writes demo events for `legacy` and
-    `new` around the current time into that database.
+    It starts the local PostgreSQL (`cachemon local`) and plays on its database
+    cachemon_demo, recreated on every run. It never writes to the database of
+    CACHEMON_DATABASE_URL: another database only with --database-url, and only one that is
+    empty or that an earlier demo marked as its own.
     """
-    demo_module.run_demo(database_url, say=click.echo, live_minutes=live_minutes, seed=seed)
+    from orchestrator import demo as demo_module
+
+    with Progress("recording the baseline day", total=None) as bar:
+
+        def progress(done: int, total: int) -> None:
+            if done == 1:
+                bar.set_total(total)
+            bar.update(completed=done)
+
+        demo_module.run_demo(
+            database_url,
+            say=say_data,
+            live_minutes=live_minutes,
+            seed=seed,
+            progress=progress if bar.enabled else None,
+        )
