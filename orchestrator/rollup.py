@@ -135,15 +135,24 @@ def performance_summary(
     implementation_type: str | None = None,
     window: timedelta = timedelta(hours=1),
     now: datetime | None = None,
+    *,
+    include_current_minute: bool = False,
 ) -> list[SummaryRow]:
-    """Rows of ``cachemon.get_cache_performance_summary(implementation_type, window, p_now)``."""
+    """Rows of ``cachemon.get_cache_performance_summary(implementation_type, window, p_now)``.
+
+    The SQL function covers the whole minutes before ``p_now``. With
+    ``include_current_minute`` (what ``cachemon summary`` does), ``p_now`` is the end of the
+    current minute, so events rolled up by a tick a moment ago show at once: the window is
+    then ``window`` long and ends at the next minute boundary.
+    """
     if window <= timedelta(0):
         raise ValueError(f"window must be positive (window={window})")
+    shift = timedelta(minutes=1) if include_current_minute else timedelta(0)
     with _connection(url_or_conn) as conn, translated():
         rows = conn.execute(
             f"SELECT {_columns(SummaryRow)} FROM cachemon.get_cache_performance_summary("
-            "%(impl)s, %(window)s, coalesce(%(now)s, now()))",
-            {"impl": implementation_type, "window": window, "now": now},
+            "%(impl)s, %(window)s, coalesce(%(now)s, now()) + %(shift)s)",
+            {"impl": implementation_type, "window": window, "now": now, "shift": shift},
         ).fetchall()
     return [SummaryRow(**r) for r in rows]
 

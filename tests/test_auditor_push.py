@@ -206,12 +206,19 @@ def test_cli_baseline_and_audit(conn: Conn, db_url: str) -> None:
     # The history ended in March 2026, so "now" the baselined implementation is silent.
     result = runner.invoke(main, ["audit", "list"], env=env)
     assert result.exit_code == 0
-    assert "critical reliability new/no_data" in result.output
+    line = next(x for x in result.output.splitlines() if "no_data" in x)
+    assert line.split()[1:6] == ["open", "critical", "reliability", "new", "no_data"], line
     assert "-> Check that the application serving new is up" in result.output
+    listed = runner.invoke(main, ["audit", "list", "--json"], env=env)
+    assert [f["rule"] for f in json.loads(listed.output)] == ["no_data"]
     (oid,) = [r["id"] for r in conn.execute("SELECT id FROM cachemon.cache_auditor_observations")]
     result = runner.invoke(main, ["audit", "ack", str(oid), "--by", "dana"], env=env)
-    assert result.exit_code == 0 and "ack dana" in result.output
-    result = runner.invoke(main, ["audit", "resolve", str(oid), "--by", "dana"], env=env)
-    assert result.exit_code == 0 and "resolved by dana" in result.output
+    assert result.exit_code == 0 and "acknowledged" in result.output and "dana" in result.output
+    result = runner.invoke(main, ["audit", "resolve", str(oid), "--by", "dana", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    (resolved,) = json.loads(result.output)
+    assert resolved["status"] == "resolved" and resolved["resolved_by"] == "dana"
+    result = runner.invoke(main, ["audit", "ack", "999999", "--by", "dana"], env=env)
+    assert result.exit_code == 18 and "999999 does not exist" in result.output
     result = runner.invoke(main, ["audit", "ack", "--help"], env=env)
     assert "CACHEMON_USER" in result.output

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
 import click
 
-from orchestrator import baseline as baselines
 from orchestrator.cli import main
-from orchestrator.cli.options import database_url_option
+from orchestrator.cli.options import database_url_option, window_option
+from orchestrator.cli.output import emit_json, json_option, say, say_data
+
+if TYPE_CHECKING:
+    from orchestrator import baseline as baselines
 
 METRICS = (
     ("hit_rate", "%"),
@@ -45,27 +51,31 @@ def baseline() -> None:
 @baseline.command()
 @database_url_option()
 @click.argument("implementation_type")
-@click.option(
-    "--window",
-    default="14 days",
-    show_default=True,
-    envvar="CACHEMON_BASELINE_WINDOW",
-    show_envvar=True,
-    help="How far back (a PostgreSQL interval).",
-)
-def compute(database_url: str, implementation_type: str, window: str) -> None:
+@window_option("14d", "CACHEMON_BASELINE_WINDOW", "How far back.")
+@json_option()
+def compute(database_url: str, implementation_type: str, window: timedelta, as_json: bool) -> None:
     """Compute IMPLEMENTATION_TYPE's baseline from its 1-minute rows and make it active."""
-    click.echo(_describe(baselines.compute(implementation_type, window, database_url)))
+    from orchestrator import baseline as baselines
+
+    seconds = f"{window.total_seconds():.6f} seconds"
+    found = baselines.compute(implementation_type, seconds, database_url)
+    emit_json(found) if as_json else say_data(_describe(found))
 
 
 @baseline.command()
 @database_url_option()
 @click.argument("implementation_type", required=False)
-def show(database_url: str, implementation_type: str | None) -> None:
+@json_option()
+def show(database_url: str, implementation_type: str | None, as_json: bool) -> None:
     """Show the active baselines (or IMPLEMENTATION_TYPE's)."""
+    from orchestrator import baseline as baselines
+
     found = baselines.active(database_url, implementation_type)
+    if as_json:
+        emit_json(found)
+        return
     if not found:
-        click.echo("no active baseline: run `cachemon baseline compute IMPLEMENTATION_TYPE`")
+        say("no active baseline: run `cachemon baseline compute IMPLEMENTATION_TYPE`")
         return
     for b in found:
-        click.echo(_describe(b))
+        say_data(_describe(b))

@@ -9,7 +9,7 @@ import click
 
 from orchestrator.cli import main
 from orchestrator.cli.options import database_url_option
-from orchestrator.collector.files import ingest_file
+from orchestrator.cli.output import Progress, emit_json, json_option, say, say_data
 from orchestrator.errors import CachemonError
 
 SHOWN_REJECTIONS = 50
@@ -46,36 +46,52 @@ SHOWN_REJECTIONS = 50
     show_envvar=True,
     help="What of cache_key to store (exported keys are usually already in stored form).",
 )
-def ingest(file: Path, database_url: str, fmt: str, batch_size: int, key_mode: str) -> None:
+@json_option()
+def ingest(
+    file: Path, database_url: str, fmt: str, batch_size: int, key_mode: str, as_json: bool
+) -> None:
     """Load cache events from FILE (JSON Lines or CSV with a header row).
 
     Fields: implementation_type, event_type (required); recorded_at (ISO 8601 or epoch
     seconds; default now), cache_key, response_time_ms, cache_size, error_type, error_message.
     Loading the same file twice stores nothing twice. Exits 1 when lines were rejected.
     """
+    from orchestrator.collector.files import ingest_file
+
     size = file.stat().st_size
     try:
-        with click.progressbar(
-            length=size, label=f"ingesting {file.name}", file=sys.stderr, show_pos=False
-        ) as bar:
+        with Progress(f"ingesting {file.name}", total=size) as bar:
             report = ingest_file(
                 file,
                 database_url,
                 fmt=fmt,
                 batch_size=batch_size,
                 key_mode=key_mode,
-                progress=bar.update,
+                progress=bar.advance,
             )
     except CachemonError as exc:
-        raise click.ClickException(
-            f"{exc} (nothing is stored twice: run the same command again to finish)"
-        ) from exc
+        exc.hint = (exc.hint + "; " if exc.hint else "") + (
+            "nothing is stored twice: run the same command again to finish"
+        )
+        raise
+    if as_json:
+        emit_json(
+            {
+                "file": str(file),
+                "accepted": report.accepted,
+                "stored": report.stored,
+                "rejected": [{"line": n, "reason": r} for n, r in report.rejected],
+            }
+        )
+        if report.rejected:
+            sys.exit(1)
+        return
     for number, reason in report.rejected[:SHOWN_REJECTIONS]:
-        click.echo(f"{file}:{number}: rejected: {reason}", err=True)
+        say_data(f"{file}:{number}: rejected: {reason}", err=True)
     if len(report.rejected) > SHOWN_REJECTIONS:
-        click.echo(f"... and {len(report.rejected) - SHOWN_REJECTIONS} more", err=True)
+        say(f"... and {len(report.rejected) - SHOWN_REJECTIONS} more", err=True)
     already = report.accepted - report.stored
-    click.echo(
+    say(
         f"accepted {report.accepted} lines ({report.stored} stored now"
         + (f", {already} already stored" if already else "")
         + f"), rejected {len(report.rejected)} lines"

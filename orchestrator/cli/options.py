@@ -2,7 +2,7 @@
 
 ``--window`` has one format everywhere (``parse_window``): ``90m``, ``2h``, ``14d``, ``30s``,
 ``1w``, or a PostgreSQL interval such as ``14 days``, ``1 hour 30 minutes`` or ``01:30:00``.
-Months and years are refused: their length varies, so a window in them is ambiguous.
+A month counts 30 days and a year 365.25 days (as PostgreSQL's ``EXTRACT(EPOCH ...)``).
 """
 
 from __future__ import annotations
@@ -39,6 +39,15 @@ _UNITS = {
     "w": 604800,
     "week": 604800,
     "weeks": 604800,
+    # As PostgreSQL's EXTRACT(EPOCH FROM interval) counts them: a month is 30 days, a year
+    # 365.25 days.
+    "mon": 2592000,
+    "mons": 2592000,
+    "month": 2592000,
+    "months": 2592000,
+    "y": 31557600,
+    "year": 31557600,
+    "years": 31557600,
 }
 _PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*")
 _CLOCK = re.compile(r"^\s*(\d+):(\d{1,2})(?::(\d{1,2}(?:\.\d+)?))?\s*$")
@@ -66,10 +75,6 @@ def parse_window(text: str) -> timedelta:
         while pos < len(text):
             m = _PART.match(text, pos)
             if not m or m.group(2) not in _UNITS:
-                if m and m.group(2) in ("mon", "mons", "month", "months", "y", "year", "years"):
-                    raise ValueError(
-                        f"{raw!r}: months and years vary in length; give days instead (e.g. 30d)"
-                    )
                 raise ValueError(problem)
             seconds += float(m.group(1)) * _UNITS[m.group(2)]
             pos = m.end()
@@ -78,8 +83,8 @@ def parse_window(text: str) -> timedelta:
             raise ValueError(problem)
     if seconds <= 0:
         raise ValueError(f"{raw!r}: a window must be longer than zero")
-    if seconds > 10 * 366 * 86400:
-        raise ValueError(f"{raw!r}: a window is at most ten years")
+    if seconds > 10_000 * 31557600:
+        raise ValueError(f"{raw!r}: a window is at most 10,000 years")
     return timedelta(seconds=seconds)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -72,8 +73,14 @@ def console(stderr: bool = False) -> Console:
     if found is None or found.file is not (sys.stderr if stderr else sys.stdout):
         from rich.console import Console
 
+        file = sys.stderr if stderr else sys.stdout
+        width = None  # a terminal: its width
+        if not (hasattr(file, "isatty") and file.isatty()):
+            # A pipe or a file: wide enough that tables are not squeezed or wrapped.
+            width = int(os.environ.get("COLUMNS", "0") or 0) or 200
         found = Console(
-            file=sys.stderr if stderr else sys.stdout,
+            file=file,
+            width=width,
             markup=False,
             emoji=False,
             highlight=False,

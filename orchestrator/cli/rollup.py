@@ -2,67 +2,43 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any
 
 import click
 
-from orchestrator import rollup
 from orchestrator.cli import main
-from orchestrator.cli.options import database_url_option
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "-"
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    return str(value)
-
-
-def _echo_record(obj: Any) -> None:
-    for field in dataclasses.fields(obj):
-        click.echo(f"{field.name:<22} {_fmt(getattr(obj, field.name))}")
-
-
-def _parse_window(text: str) -> timedelta:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = text.strip().lower()
-    try:
-        if text and text[-1] in units:
-            seconds = float(text[:-1]) * units[text[-1]]
-        else:
-            seconds = float(text) * 60
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r}: use a number and a unit, e.g. 90m, 6h, 30d", param_hint="--window"
-        ) from None
-    if seconds <= 0:
-        raise click.BadParameter(f"{text!r} must be positive", param_hint="--window")
-    return timedelta(seconds=seconds)
+from orchestrator.cli.options import database_url_option, window_option
+from orchestrator.cli.output import (
+    emit_json,
+    json_option,
+    print_record,
+    print_table,
+    say,
+    say_data,
+)
 
 
 @main.command("tick")
 @database_url_option()
-def tick_command(database_url: str) -> None:
+@json_option()
+def tick_command(database_url: str, as_json: bool) -> None:
     """Run one rollup tick (cachemon.tick()) and print what it did."""
-    _echo_record(rollup.tick(database_url))
+    from orchestrator import rollup
+
+    result = rollup.tick(database_url)
+    emit_json(result) if as_json else print_record(result)
 
 
 @main.command("maintenance")
 @database_url_option()
-def maintenance_command(database_url: str) -> None:
+@json_option()
+def maintenance_command(database_url: str, as_json: bool) -> None:
     """Run partition maintenance and retention once (cachemon.run_maintenance())."""
-    _echo_record(rollup.run_maintenance(database_url))
+    from orchestrator import rollup
+
+    result = rollup.run_maintenance(database_url)
+    emit_json(result) if as_json else print_record(result)
 
 
 SUMMARY_COLUMNS = (
@@ -88,52 +64,77 @@ SUMMARY_COLUMNS = (
     default=None,
     help="Only this implementation_type (default: all).",
 )
-@click.option(
-    "--window",
-    envvar="CACHEMON_WINDOW",
-    show_envvar=True,
-    default="1h",
-    show_default=True,
-    help="Window ending now: a number and s, m, h or d (e.g. 90m, 30d).",
-)
-def summary_command(database_url: str, implementation: str | None, window: str) -> None:
-    """Print cachemon.get_cache_performance_summary as a table."""
-    rows = rollup.performance_summary(database_url, implementation, _parse_window(window))
-    if not rows:
-        click.echo("no rolled-up events in the window (has tick run?)")
+@window_option("1h", "CACHEMON_WINDOW", "Window ending with the current minute.")
+@json_option()
+def summary_command(
+    database_url: str, implementation: str | None, window: timedelta, as_json: bool
+) -> None:
+    """Print cachemon.get_cache_performance_summary as a table.
+
+    The window ends at the end of the current minute, so what a tick rolled up a moment ago
+    shows at once. Only rolled-up events count: events recorded since the last tick show
+    after the next one (`cachemon tick`, pg_cron or `cachemon scheduler` run it).
+    """
+    from orchestrator import rollup
+
+    rows = rollup.performance_summary(
+        database_url, implementation, window, include_current_minute=True
+    )
+    if as_json:
+        emit_json(rows)
         return
-    click.echo(f"window {_fmt(rows[0].window_start)} .. {_fmt(rows[0].window_end)} (UTC)")
-    table = [[title for _, title in SUMMARY_COLUMNS]]
-    table += [[_fmt(getattr(r, name)) for name, _ in SUMMARY_COLUMNS] for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(SUMMARY_COLUMNS))]
-    for n, row in enumerate(table):
-        click.echo(
-            "  ".join(
-                cell.rjust(w) if i else cell.ljust(w)
-                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-            ).rstrip()
+    if not rows:
+        say(
+            f"no rolled-up events in the last {window} (up to the end of this minute): either "
+            "nothing was recorded, or no tick ran since it was; run `cachemon tick` and retry"
         )
-        if n == 0:
-            click.echo("  ".join("-" * w for w in widths))
+        return
+    start, end = rows[0].window_start, rows[0].window_end
+    print_table(
+        SUMMARY_COLUMNS,
+        rows,
+        title=f"window {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC",
+    )
 
 
 @main.command("schedule")
 @database_url_option()
-def schedule_command(database_url: str) -> None:
+@json_option()
+def schedule_command(database_url: str, as_json: bool) -> None:
     """Register the pg_cron jobs (cachemon.schedule_jobs()); idempotent."""
+    from orchestrator import rollup
+
     jobs = rollup.schedule_jobs(database_url)
+    if as_json:
+        emit_json(jobs)
     if not jobs:
-        click.echo("pg_cron is not installed in this database: run `cachemon scheduler` instead")
+        if not as_json:
+            say(
+                "pg_cron is not installed in this database: run `cachemon scheduler` instead",
+                err=True,
+            )
         sys.exit(1)
-    for job in jobs:
-        click.echo(f"{job.job_name:<24} {job.schedule:<12} {job.command} (job {job.jobid})")
+    if not as_json:
+        print_table(
+            [
+                ("job_name", "job"),
+                ("schedule", "schedule"),
+                ("command", "command"),
+                ("jobid", "id"),
+            ],
+            jobs,
+        )
 
 
 @main.command("unschedule")
 @database_url_option()
-def unschedule_command(database_url: str) -> None:
+@json_option()
+def unschedule_command(database_url: str, as_json: bool) -> None:
     """Remove the pg_cron jobs (cachemon.unschedule_jobs())."""
-    click.echo(f"removed {rollup.unschedule_jobs(database_url)} job(s)")
+    from orchestrator import rollup
+
+    removed = rollup.unschedule_jobs(database_url)
+    emit_json({"removed": removed}) if as_json else say(f"removed {removed} job(s)")
 
 
 @main.command("scheduler")
@@ -161,6 +162,7 @@ def scheduler_command(database_url: str, tick_interval: float, maintenance_inter
 
     Stops cleanly on SIGINT or SIGTERM after the call in progress.
     """
+    from orchestrator import rollup
 
     def report(kind: str, payload: object) -> None:
         stamp = datetime.now().astimezone().isoformat(timespec="seconds")
@@ -177,7 +179,7 @@ def scheduler_command(database_url: str, tick_interval: float, maintenance_inter
             )
         else:
             text = "" if payload is None else str(payload)
-        click.echo(f"{stamp} {kind} {text}".rstrip(), err=kind == "error")
+        say_data(f"{stamp} {kind} {text}".rstrip(), err=kind == "error")
 
     try:
         scheduler = rollup.Scheduler(database_url, tick_interval, maintenance_interval, report)

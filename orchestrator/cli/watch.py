@@ -6,9 +6,9 @@ import json
 
 import click
 
-from orchestrator import watch as watcher
 from orchestrator.cli import main
 from orchestrator.cli.options import database_url_option
+from orchestrator.cli.output import say, say_data
 
 
 @main.command()
@@ -21,20 +21,36 @@ from orchestrator.cli.options import database_url_option
     show_envvar=True,
     help="Stop after this many seconds (default: until Ctrl-C).",
 )
-@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N events.")
-@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON payloads.")
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    envvar="CACHEMON_WATCH_COUNT",
+    show_envvar=True,
+    help="Stop after N events.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    envvar="CACHEMON_JSON",
+    show_envvar=True,
+    help="Print the JSON payloads, one per line.",
+)
 def watch(database_url: str, duration: float | None, count: int | None, as_json: bool) -> None:
     """Show live updates (LISTEN on channel cachemon_events)."""
+    from orchestrator import watch as watcher
 
     def ready() -> None:
-        click.echo(f"listening on {watcher.CHANNEL} (Ctrl-C to stop)", err=True)
+        say(f"listening on {watcher.CHANNEL} (Ctrl-C to stop)", err=True)
 
     try:
         for event in watcher.listen(
             database_url, duration=duration, max_events=count, on_ready=ready
         ):
-            click.echo(
-                json.dumps(event, sort_keys=True) if as_json else watcher.format_event(event)
-            )
+            if as_json:
+                click.echo(json.dumps(event, sort_keys=True, ensure_ascii=True))
+            else:
+                say_data(watcher.format_event(event))
     except KeyboardInterrupt:
         pass
