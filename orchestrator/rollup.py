@@ -241,8 +241,22 @@ class Scheduler:
                 self._conn.close()
             self.on_event("stopped", None)
 
+    def check(self) -> None:
+        """Connect once and make sure cachemon is installed: a wrong URL, password or a
+        missing schema fail here, at start, as package errors (not once a minute)."""
+        from orchestrator.errors import NotInstalled
+
+        with translated():
+            conn = self._connection()
+            row = conn.execute(
+                "SELECT pg_catalog.to_regprocedure('cachemon.tick(timestamptz)') IS NULL AS missing"
+            ).fetchone()
+        if row is None or row["missing"]:
+            raise NotInstalled("function cachemon.tick(timestamptz) does not exist")
+
     def run_forever(self) -> None:
-        """``run()`` with SIGINT and SIGTERM stopping the loop cleanly."""
+        """``check()``, then ``run()`` with SIGINT and SIGTERM stopping the loop cleanly."""
+        self.check()
 
         def handler(signum: int, frame: FrameType | None) -> None:
             self.on_event("signal", signal.Signals(signum).name)

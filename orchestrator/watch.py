@@ -36,6 +36,8 @@ def listen(
     deadline = None if duration is None else time.monotonic() + duration
     seen = 0
     with db.connect(url, application_name="cachemon watch") as conn, translated():
+        # Nothing would ever arrive without the schema: say so instead of waiting silently.
+        conn.execute("SELECT 'cachemon.cache_metrics_1min'::regclass")
         conn.execute(f"LISTEN {CHANNEL}")
         if on_ready is not None:
             on_ready()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import os
 import shutil
 import signal
@@ -152,7 +151,7 @@ def test_cli_tick_and_summary(db_url: str) -> None:
     )
     assert result.exit_code == 0, result.output
     lines = [line.split() for line in result.output.splitlines()]
-    assert ["implementation", "events", "hit", "%"] == lines[2][:4], result.output
+    assert lines[2][:4] == ["implementation", "events", "hit", "%"], result.output
     assert ["legacy", "4", "75.00"] in [line[:3] for line in lines], result.output
     result = runner.invoke(
         main, ["summary", "--window", "10 minutes", "--json"], env={"CACHEMON_DATABASE_URL": db_url}
