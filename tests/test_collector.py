@@ -401,6 +401,7 @@ def test_disabled_collector_is_a_noop() -> None:
 
 def test_module_level_api(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from orchestrator import (
+        CollectorStats,
         get_collector_stats,
         record_cache_error,
         record_cache_hit,
@@ -422,7 +423,9 @@ def test_module_level_api(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
     asyncio.run(main())
     stats = get_collector_stats()
-    assert stats["sent"] == 3 and stats["collected"] == 3
+    assert isinstance(stats, CollectorStats)  # the documented type, not a dict
+    assert stats.sent == 3 and stats.collected == 3 and stats["sent"] == 3
+    assert stats.connected and stats.healthy and stats.last_error is None
     assert_once(db_url, {"before-start", "m", "e"})
     monkeypatch.setattr(api, "_default", None)
 

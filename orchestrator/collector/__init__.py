@@ -6,6 +6,7 @@ See docs/collector.md. The names below are the contract of DESIGN.md.
 from orchestrator.collector.api import (
     get_collector,
     get_collector_stats,
+    instrument,
     record_cache_error,
     record_cache_evict,
     record_cache_hit,
@@ -14,8 +15,9 @@ from orchestrator.collector.api import (
     start_collector,
     stop_collector,
 )
-from orchestrator.collector.collector import Collector, CollectorStats
-from orchestrator.collector.instrument import InstrumentedCache, Operation, instrument
+from orchestrator.collector.collector import Collector
+from orchestrator.collector.instrument import InstrumentedCache, Operation
+from orchestrator.collector.stats import CollectorStats
 
 __all__ = [
     "Collector",

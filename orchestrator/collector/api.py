@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from orchestrator.collector.collector import Collector
+from orchestrator.collector.instrument import InstrumentedCache, _Recorder
+from orchestrator.collector.stats import CollectorStats
 
 _default: Collector | None = None
 _lock = threading.Lock()
@@ -51,9 +54,28 @@ async def stop_collector(timeout: float | None = None) -> bool:
     return await asyncio.to_thread(collector.stop, timeout)
 
 
-def get_collector_stats() -> dict[str, Any]:
-    """The default collector's statistics as a dict (see ``CollectorStats``)."""
-    return get_collector().stats().as_dict()
+def get_collector_stats() -> CollectorStats:
+    """The default collector's statistics (``CollectorStats``; ``.as_dict()`` for a dict)."""
+    return get_collector().stats()
+
+
+def instrument(
+    cache: Any,
+    implementation_type: str,
+    collector: _Recorder | None = None,
+    *,
+    is_hit: Callable[[Any], bool] | None = None,
+    cache_size: Callable[[Any], int | None] | None = None,
+) -> InstrumentedCache:
+    """Wrap ``cache`` (anything with ``get``/``set``) so each call is recorded (on the default
+    collector unless ``collector`` is given)."""
+    return InstrumentedCache(
+        cache,
+        implementation_type,
+        collector if collector is not None else get_collector(),
+        is_hit=is_hit,
+        cache_size=cache_size,
+    )
 
 
 def record_cache_hit(

@@ -21,14 +21,9 @@ import contextlib
 import logging
 import math
 import os
-import random
 import threading
 import time
-import uuid
 import weakref
-from collections import deque
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +32,6 @@ from orchestrator.collector import config
 from orchestrator.collector.events import (
     EVENT_TYPES,
     MAX_IMPLEMENTATION_LENGTH,
-    Event,
     check_cache_key,
     check_cache_size,
     check_error,
@@ -45,52 +39,18 @@ from orchestrator.collector.events import (
     check_recorded_at,
     check_response_time,
 )
+from orchestrator.collector.flusher import Flusher
 from orchestrator.collector.instrument import Operation
-from orchestrator.collector.keys import apply_key_mode, check_key_mode
+from orchestrator.collector.keys import check_key_mode
 from orchestrator.collector.sink import BatchWriter
-from orchestrator.collector.spool import Spool, SpoolFile
-from orchestrator.errors import CachemonError, DatabaseUnavailable, InvalidInput
+from orchestrator.collector.spool import SpoolFile
+from orchestrator.collector.state import _MemBatch
+from orchestrator.collector.stats import CollectorStats
 
 log = logging.getLogger("cachemon.collector")
 
 _INF = math.inf
 _time = time.time
-# Derived ids of the halves of a refused batch: deterministic, so retries stay idempotent.
-_SPLIT_NAMESPACE = uuid.UUID("6c1f4f0e-3b7a-4f8e-9a59-0c2f3d0b9e11")
-_MAX_SPLIT_DEPTH = 12
-
-
-@dataclass(frozen=True)
-class CollectorStats:
-    """What a collector has done since it was created (or since a fork, in the child)."""
-
-    collected: int  # events recorded (accepted by validation)
-    sent: int  # events stored in the database (including by an earlier, unacknowledged try)
-    batches_sent: int  # batches stored
-    failed_attempts: int  # batch attempts that failed and will be retried
-    dropped: int  # events discarded: buffer full without a spool, or unsent at stop()
-    rejected: int  # events the database refused as invalid (kept in spool_dir/rejected)
-    buffered: int  # events in memory now
-    spooled: int  # events in spool files now, waiting for replay
-    spooled_total: int  # events ever written to the spool by this process
-    replayed: int  # events found in spool files left by earlier processes
-    connected: bool
-    last_error: str | None
-    last_error_at: float | None  # epoch seconds
-    last_flush_at: float | None  # epoch seconds of the last stored batch
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class _MemBatch:
-    batch_id: uuid.UUID
-    events: list[Event]
-    keys_ready: bool = False
-
-
-_Item = _MemBatch | SpoolFile
 
 _live: weakref.WeakSet[Collector] = weakref.WeakSet()
 
@@ -99,7 +59,7 @@ def _noop(*args: object, **kwargs: object) -> None:
     return None
 
 
-class Collector:
+class Collector(Flusher):
     """Buffers cache events and stores them in ``cachemon.cache_metrics``, each once.
 
     Arguments left ``None`` come from the environment: ``CACHEMON_DATABASE_URL`` (else
@@ -107,7 +67,8 @@ class Collector:
     ``CACHE_METRICS_FLUSH_INTERVAL`` (60 s), ``CACHE_METRICS_MAX_BUFFER`` (100000),
     ``CACHE_METRICS_MAX_BATCH`` (10000), ``CACHE_METRICS_SPOOL_DIR`` (none),
     ``CACHE_METRICS_KEY_MODE`` (hash), ``CACHE_METRICS_STOP_TIMEOUT`` (10 s),
-    ``CACHE_METRICS_RETRY_MAX_DELAY`` (30 s).
+    ``CACHE_METRICS_RETRY_MAX_DELAY`` (30 s), ``CACHE_METRICS_PERMANENT_RETRY_DELAY`` (60 s:
+    the pace of retries after an error a human must fix, e.g. a wrong password).
     """
 
     def __init__(
@@ -124,6 +85,7 @@ class Collector:
         stop_timeout: float | None = None,
         retry_max_delay: float | None = None,
         retry_base_delay: float = 0.5,
+        permanent_retry_delay: float | None = None,
         source: str = "collector",
     ) -> None:
         env = config
@@ -170,6 +132,12 @@ class Collector:
             else env.env_value("CACHE_METRICS_RETRY_MAX_DELAY", float, 30.0, "a number"),
         )
         self.retry_base_delay = config.positive_float("retry_base_delay", retry_base_delay)
+        self.permanent_retry_delay = config.positive_float(
+            "permanent_retry_delay",
+            permanent_retry_delay
+            if permanent_retry_delay is not None
+            else env.env_value("CACHE_METRICS_PERMANENT_RETRY_DELAY", float, 60.0, "a number"),
+        )
         spool_path = spool_dir or os.environ.get("CACHE_METRICS_SPOOL_DIR", "").strip() or None
         self.spool_dir = Path(spool_path) if spool_path else None
         self.database_url = database_url
@@ -186,37 +154,6 @@ class Collector:
         _live.add(self)
 
     # -- state ------------------------------------------------------------------------------
-
-    def _init_state(self) -> None:
-        self._buf: deque[Event] = deque()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._done = threading.Condition(threading.Lock())
-        self._outbox: deque[_Item] = deque()
-        self._limit = self.max_buffer
-        self._spool = Spool(self.spool_dir) if self.spool_dir is not None else None
-        self._known_spool: set[Path] = set()
-        self._stopping = False
-        self._started = False
-        self._flush_requested = 0
-        self._flush_done = 0
-        self._taken = 0
-        self._sent = 0
-        self._batches_sent = 0
-        self._failed = 0
-        self._dropped = 0
-        self._rejected = 0
-        self._spooled_total = 0
-        self._replayed = 0
-        self._lost_at_stop = 0
-        self._last_error: str | None = None
-        self._last_error_at: float | None = None
-        self._last_flush_at: float | None = None
-
-    # -- the hot path -----------------------------------------------------------------------
-    # Each verb: cheap checks (the slow, precise check only when the cheap one fails), one
-    # append, one length comparison. Known implementation names are remembered, so the full
-    # name check runs once per name.
 
     def record_cache_hit(
         self,
@@ -397,22 +334,6 @@ class Collector:
             self._overflow()
         self._wake.set()
 
-    def _overflow(self) -> None:
-        """The buffer reached its bound: spool all of it (oldest first), or drop the oldest."""
-        with self._lock:
-            buf = self._buf
-            if len(buf) < self._limit:
-                return
-            if self._spool is not None:
-                self._spool_buffer_locked()
-                return
-            excess = len(buf) - self._limit + max(1, self._limit // 100)
-            excess = min(excess, len(buf))
-            for _ in range(excess):
-                buf.popleft()
-            self._taken += excess
-            self._dropped += excess
-
     # -- instrumentation --------------------------------------------------------------------
 
     def lookup(self, cache_key: Any, implementation_type: str) -> Operation:
@@ -502,224 +423,13 @@ class Collector:
             spooled=spooled,
             spooled_total=self._spooled_total,
             replayed=self._replayed,
-            connected=self._writer is not None and self._writer.connected,
-            last_error=self._last_error,
-            last_error_at=self._last_error_at,
+            connected=self._writer is not None and self._writer.reached_server,
+            last_error=self._health.last_error,
+            last_error_at=self._health.last_error_at,
+            failing_since=self._health.failing_since,
+            error_is_permanent=self._health.permanent,
             last_flush_at=self._last_flush_at,
         )
-
-    # -- the flusher thread -----------------------------------------------------------------
-
-    def _run(self) -> None:
-        failures = 0
-        next_flush = time.monotonic() + self.flush_interval
-        retry_at = 0.0
-        if self._spool is not None:
-            self._claim_foreign_spool()
-        while not self._stopping:
-            now = time.monotonic()
-            wait = retry_at - now if retry_at > now else max(0.0, min(next_flush - now, 1.0))
-            self._wake.wait(wait)
-            self._wake.clear()
-            if self._stopping:
-                break
-            now = time.monotonic()
-            if retry_at > now:
-                self._maybe_spool_during_outage()
-                continue
-            due = (
-                len(self._buf) >= self.batch_size
-                or now >= next_flush
-                or self._flush_done < self._flush_requested
-                or bool(self._outbox)
-            )
-            if not due:
-                continue
-            requested = self._flush_requested
-            if failures and self._spool is not None:
-                self._claim_foreign_spool()  # on reconnect: spool files other processes left
-            if self._deliver_all():
-                failures = 0
-                retry_at = 0.0
-                next_flush = time.monotonic() + self.flush_interval
-                self._finish_flush(requested)
-            else:
-                failures += 1
-                delay = min(self.retry_max_delay, self.retry_base_delay * 2 ** min(failures, 20))
-                retry_at = time.monotonic() + delay * random.uniform(0.5, 1.0)
-                self._maybe_spool_during_outage()
-        self._final_flush()
-
-    def _finish_flush(self, requested: int) -> None:
-        with self._done:
-            self._flush_done = max(self._flush_done, requested)
-            self._done.notify_all()
-
-    def _final_flush(self) -> None:
-        deadline = getattr(self, "_stop_deadline", time.monotonic())
-        requested = self._flush_requested
-        delay = self.retry_base_delay
-        while True:
-            if self._deliver_all():
-                self._finish_flush(requested)
-                break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            time.sleep(min(remaining, delay * random.uniform(0.5, 1.0)))
-            delay = min(delay * 2, self.retry_max_delay)
-        self._final_spool()
-        if self._writer is not None:
-            self._writer.close()
-
-    def _final_spool(self) -> None:
-        """At stop: what is still in memory goes to the spool, or is counted as dropped."""
-        with self._lock:
-            if self._spool is not None:
-                mem = [i for i in self._outbox if isinstance(i, _MemBatch)]
-                rest = [i for i in self._outbox if not isinstance(i, _MemBatch)]
-                self._outbox = deque(rest)
-                target: SpoolFile | None = None
-                for batch in mem:
-                    target = target or self._spool.new_file()
-                    events = batch.events if batch.keys_ready else self._stored_keys(batch.events)
-                    self._spool.append(target, batch.batch_id, events)
-                    self._spooled_total += len(events)
-                if target is not None:
-                    target.sealed = True
-                    self._outbox.appendleft(target)
-                self._spool_buffer_locked()
-                for item in self._outbox:
-                    if isinstance(item, SpoolFile):
-                        self._spool.sync(item)
-                        self._spool.release(item)  # unlocked: the next process replays it
-            else:
-                lost = len(self._buf) + sum(
-                    len(i.events) for i in self._outbox if isinstance(i, _MemBatch)
-                )
-                self._taken += len(self._buf)
-                self._buf.clear()
-                self._outbox.clear()
-                self._lost_at_stop = lost
-                if lost:
-                    self._dropped += lost
-                    log.warning("cachemon collector stopped with %d unsent events (dropped)", lost)
-            self._limit = self.max_buffer
-
-    def _stored_keys(self, events: Sequence[Event]) -> list[Event]:
-        return apply_key_mode(events, self.key_mode)
-
-    def _spool_buffer_locked(self) -> None:
-        """Move the whole buffer, as one batch, to the spool (caller holds ``_lock``)."""
-        assert self._spool is not None
-        buf = self._buf
-        if not buf:
-            return
-        events = [buf.popleft() for _ in range(len(buf))]
-        self._taken += len(events)
-        stored = self._stored_keys(events)
-        last = self._outbox[-1] if self._outbox else None
-        if isinstance(last, SpoolFile) and last.own and not last.sealed:
-            target = last
-        else:
-            target = self._spool.new_file()
-            self._outbox.append(target)
-        self._spool.append(target, uuid.uuid4(), stored)
-        self._spooled_total += len(stored)
-
-    def _maybe_spool_during_outage(self) -> None:
-        """While the database is away, spool early so callers rarely hit the bound."""
-        if self._spool is not None and len(self._buf) >= self._limit // 2:
-            with self._lock:
-                self._spool_buffer_locked()
-
-    def _claim_foreign_spool(self) -> None:
-        assert self._spool is not None
-        with self._lock:
-            known = {i.path for i in self._outbox if isinstance(i, SpoolFile)}
-        found = self._spool.claim_foreign(known)
-        if not found:
-            return
-        with self._lock:
-            # Older than anything this process holds: they go first.
-            for item in reversed(found):
-                self._outbox.appendleft(item)
-                self._replayed += item.events
-                self._taken += item.events
-
-    def _deliver_all(self) -> bool:
-        """Deliver the outbox, then the buffer, in order. False when the database failed."""
-        while True:
-            with self._lock:
-                if self._outbox:
-                    item: _Item = self._outbox[0]
-                elif self._buf:
-                    buf = self._buf
-                    n = min(len(buf), self.max_batch)
-                    item = _MemBatch(uuid.uuid4(), [buf.popleft() for _ in range(n)])
-                    self._taken += n
-                    self._outbox.append(item)
-                    self._limit = max(1, self.max_buffer - n)
-                else:
-                    return True
-                if isinstance(item, SpoolFile) and item.own and not item.sealed:
-                    item.sealed = True  # later spooling starts a new file behind it
-            try:
-                if isinstance(item, _MemBatch):
-                    if not item.keys_ready:
-                        item.events = self._stored_keys(item.events)
-                        item.keys_ready = True
-                    self._send(item.batch_id, item.events)
-                else:
-                    assert self._spool is not None
-                    for batch_id, events in self._spool.read(item):
-                        self._send(batch_id, events)
-                    self._spool.remove(item)
-            except Exception as exc:
-                # DatabaseUnavailable, or a problem an operator may fix (schema not installed,
-                # privileges): the item stays at the head and is retried after a backoff.
-                if not isinstance(exc, CachemonError):
-                    log.exception("cachemon collector: unexpected error while sending")
-                self._note_error(exc)
-                self._failed += 1
-                if self._writer is not None and not isinstance(exc, DatabaseUnavailable):
-                    self._writer.close()
-                return False
-            with self._lock:
-                if self._outbox and self._outbox[0] is item:
-                    self._outbox.popleft()
-                self._limit = self.max_buffer
-
-    def _send(self, batch_id: uuid.UUID, events: list[Event], depth: int = 0) -> None:
-        """Store one batch; a batch the database refuses is split to isolate the bad events."""
-        assert self._writer is not None
-        try:
-            self._writer.write(batch_id, events)
-        except InvalidInput as exc:
-            if len(events) > 1 and depth < _MAX_SPLIT_DEPTH:
-                half = len(events) // 2
-                for part, chunk in enumerate((events[:half], events[half:])):
-                    self._send(uuid.uuid5(_SPLIT_NAMESPACE, f"{batch_id}/{part}"), chunk, depth + 1)
-                return
-            self._reject(batch_id, events, exc)
-            return
-        self._sent += len(events)
-        self._batches_sent += 1
-        self._last_flush_at = _time()
-
-    def _reject(self, batch_id: uuid.UUID, events: list[Event], exc: Exception) -> None:
-        self._rejected += len(events)
-        self._note_error(exc)
-        if self._spool is not None:
-            where = self._spool.reject(batch_id, events, str(exc))
-            log.error("cachemon refused %d events (%s); kept in %s", len(events), exc, where)
-        else:
-            log.error("cachemon refused %d events (%s); first: %r", len(events), exc, events[0])
-
-    def _note_error(self, exc: Exception) -> None:
-        self._last_error = f"{type(exc).__name__}: {exc}"
-        self._last_error_at = _time()
-        log.warning("cachemon collector: %s", self._last_error)
 
     # -- processes --------------------------------------------------------------------------
 

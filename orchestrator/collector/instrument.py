@@ -20,6 +20,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol
 
+from orchestrator.collector.events import (
+    check_implementation_type as _check_implementation_type,
+)
+
 _clock = time.perf_counter
 
 
@@ -120,10 +124,8 @@ class InstrumentedCache:
         is_hit: Callable[[Any], bool] | None = None,
         cache_size: Callable[[Any], int | None] | None = None,
     ) -> None:
-        from orchestrator.collector.events import check_implementation_type
-
         self._cache = cache
-        self._impl = check_implementation_type(implementation_type)
+        self._impl = _check_implementation_type(implementation_type)
         self._collector = collector
         self._is_hit = is_hit or (lambda value: value is not None)
         self._cache_size = cache_size
@@ -148,21 +150,3 @@ class InstrumentedCache:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cache, name)
-
-
-def instrument(
-    cache: Any,
-    implementation_type: str,
-    collector: _Recorder | None = None,
-    *,
-    is_hit: Callable[[Any], bool] | None = None,
-    cache_size: Callable[[Any], int | None] | None = None,
-) -> InstrumentedCache:
-    """Wrap ``cache`` (anything with ``get``/``set``) so each call is recorded."""
-    if collector is None:
-        from orchestrator.collector.api import get_collector
-
-        collector = get_collector()
-    return InstrumentedCache(
-        cache, implementation_type, collector, is_hit=is_hit, cache_size=cache_size
-    )

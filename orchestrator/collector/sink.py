@@ -61,6 +61,13 @@ class BatchWriter:
         self.connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
         self._staged = False
+        self._reached = False
+
+    @property
+    def reached_server(self) -> bool:
+        """Whether the last connection attempt logged in (even if cachemon's schema was then
+        missing), or a connection is open now."""
+        return self.connected or self._reached
 
     @property
     def connected(self) -> bool:
@@ -74,6 +81,7 @@ class BatchWriter:
     def connect(self) -> None:
         if self.connected:
             return
+        self._reached = False
         try:
             conn = psycopg.connect(
                 self.url,
@@ -87,6 +95,7 @@ class BatchWriter:
                 keepalives_count=3,
                 tcp_user_timeout=15000,
             )
+            self._reached = True
             try:
                 row = conn.execute(
                     "SELECT pg_catalog.row_security_active('cachemon.cache_metrics')"
