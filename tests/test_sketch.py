@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -87,14 +89,45 @@ def test_sketch_layout_and_edges(conn: Conn) -> None:
         conn.execute("SELECT cachemon.sketch_key(-1)")
 
 
-@settings(max_examples=30)
-@given(values=st.lists(st.floats(min_value=1e-3, max_value=1e5), min_size=1, max_size=50))
-def test_tick_keys_equal_sketch_key(conn: Conn, values: list[float]) -> None:
-    """tick() writes the key expression inline; it must agree with cachemon.sketch_key."""
-    bad = _one(
-        conn,
-        "SELECT count(*) FROM unnest(%s::double precision[]) AS x"
-        " WHERE ceil(ln(x) / cachemon._sketch_ln_gamma())::integer <> cachemon.sketch_key(x)",
-        values,
+_example = itertools.count()
+
+
+@settings(max_examples=25)
+@given(
+    values=st.lists(
+        st.one_of(st.just(0.0), st.floats(min_value=1e-3, max_value=86_400_000.0)),
+        min_size=1,
+        max_size=50,
     )
-    assert bad == 0
+)
+def test_tick_keys_equal_sketch_key(conn: Conn, values: list[float]) -> None:
+    """tick() writes the key expression inline; the keys it stores in a minute's sketch must
+    be cachemon.sketch_key of that minute's raw latencies, counted (zeros apart)."""
+    impl = f"sketch-{next(_example)}"
+    minute = _one(conn, "SELECT date_trunc('minute', now()) - interval '5 minutes' AS m")
+    events = [
+        {
+            "recorded_at": (minute + timedelta(milliseconds=i)).isoformat(),
+            "implementation_type": impl,
+            "event_type": "hit",
+            "response_time_ms": v,
+        }
+        for i, v in enumerate(values)
+    ]
+    conn.execute("SELECT cachemon.ingest_events(%s::jsonb)", (json.dumps(events),))
+    while _one(conn, "SELECT buckets_left FROM cachemon.tick()"):
+        pass
+    row = conn.execute(
+        "SELECT (latency_sketch).zero_count AS zeros, (latency_sketch).keys AS keys,"
+        " (latency_sketch).counts AS counts FROM cachemon.cache_metrics_1min"
+        " WHERE implementation_type = %s",
+        (impl,),
+    ).fetchone()
+    assert row is not None
+    expected = Counter(
+        _one(conn, "SELECT cachemon.sketch_key(%s::double precision) AS k", v)
+        for v in values
+        if v > 0
+    )
+    assert row["zeros"] == sum(1 for v in values if v == 0)
+    assert dict(zip(row["keys"], row["counts"], strict=True)) == dict(expected)
