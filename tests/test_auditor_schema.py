@@ -76,16 +76,30 @@ def test_every_rule_function_has_a_rules_row_and_vice_versa(
     } <= rows
 
 
+def _public_privileges(conn: psycopg.Connection[dict[str, Any]], table: str) -> list[str]:
+    """Every privilege PUBLIC holds on the table, from all its ACL entries (aclexplode)."""
+    rows = conn.execute(
+        "SELECT a.privilege_type FROM pg_class AS c,"
+        " LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) AS a"
+        " WHERE c.oid = ('cachemon.' || %s)::regclass AND a.grantee = 0"
+        " ORDER BY 1",
+        (table,),
+    ).fetchall()
+    return [r["privilege_type"] for r in rows]
+
+
 def test_new_tables_have_rls_and_no_public_access(conn: psycopg.Connection[dict[str, Any]]) -> None:
     for table in ("_auditor_rules", "_audit_state"):
         row = conn.execute(
-            "SELECT relrowsecurity, relacl::text AS acl FROM pg_class"
-            " WHERE oid = ('cachemon.' || %s)::regclass",
+            "SELECT relrowsecurity FROM pg_class WHERE oid = ('cachemon.' || %s)::regclass",
             (table,),
         ).fetchone()
         assert row is not None
         assert row["relrowsecurity"]
-        assert "=r" not in (row["acl"] or "").split(",")[0]
+        assert _public_privileges(conn, table) == []
+    # The check sees a grant to PUBLIC wherever it sits in the ACL (not only the first entry).
+    conn.execute("GRANT SELECT ON cachemon._audit_state TO PUBLIC")
+    assert _public_privileges(conn, "_audit_state") == ["SELECT"]
 
 
 def test_downgrade_to_foundation_and_back(db_url: str) -> None:
