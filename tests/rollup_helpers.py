@@ -43,7 +43,9 @@ SELECT coalesce(e.bucket, m.bucket) AS bucket,
  WHERE e.bucket IS NULL OR m.bucket IS NULL
     OR (e.hits, e.misses, e.sets, e.evictions, e.errors, e.total_events)
        IS DISTINCT FROM (m.hits, m.misses, m.sets, m.evictions, m.errors, m.total_events)
-    OR m.hit_rate IS DISTINCT FROM cachemon.calculate_hit_rate(e.hits, e.misses)
+    OR m.hit_rate IS DISTINCT FROM 100::numeric * e.hits / NULLIF(e.hits + e.misses, 0)
+    OR m.error_rate IS DISTINCT FROM
+       100::numeric * e.errors / NULLIF(e.hits + e.misses + e.sets + e.errors, 0)
     OR m.latency_sketch IS DISTINCT FROM e.sketch
     OR m.max_response_time_ms IS DISTINCT FROM e.max_rt
     OR m.max_cache_size IS DISTINCT FROM e.max_cs
@@ -84,6 +86,42 @@ SELECT coalesce(e.bucket, h.bucket) AS bucket,
     OR h.p95_response_time_ms IS DISTINCT FROM cachemon.sketch_quantile(e.sketch, 0.95)
     OR h.p50_response_time_ms IS DISTINCT FROM cachemon.sketch_quantile(e.sketch, 0.5)
     OR h.p99_response_time_ms IS DISTINCT FROM cachemon.sketch_quantile(e.sketch, 0.99)
+"""
+
+# Every hourly row whose hour still has raw rows, recomputed from those raw rows (not from the
+# minutes): counts, hit_rate and error_rate exactly (the contract's definitions, in numeric),
+# the averages with a relative tolerance of 1e-9. Hours whose raw rows retention removed are
+# checked against their minutes only (HOUR_MISMATCHES).
+HOUR_RAW_MISMATCHES = """
+WITH raw AS (
+    SELECT date_bin('1 hour', recorded_at, '2000-01-01 00:00:00+00') AS bucket,
+           implementation_type,
+           count(*) FILTER (WHERE event_type = 'hit') AS hits,
+           count(*) FILTER (WHERE event_type = 'miss') AS misses,
+           count(*) FILTER (WHERE event_type = 'set') AS sets,
+           count(*) FILTER (WHERE event_type = 'evict') AS evictions,
+           count(*) FILTER (WHERE event_type = 'error') AS errors,
+           count(*) AS total_events,
+           avg(response_time_ms) AS avg_rt,
+           avg(cache_size)::double precision AS avg_cs
+      FROM cachemon.cache_metrics
+     GROUP BY 1, 2
+)
+SELECT r.bucket, r.implementation_type, h.hit_rate, h.error_rate,
+       h.avg_response_time_ms, r.avg_rt, h.avg_cache_size, r.avg_cs
+  FROM raw AS r
+  LEFT JOIN cachemon.cache_metrics_1hour AS h
+    ON h.bucket = r.bucket AND h.implementation_type = r.implementation_type
+ WHERE h.bucket IS NULL
+    OR (r.hits, r.misses, r.sets, r.evictions, r.errors, r.total_events)
+       IS DISTINCT FROM (h.hits, h.misses, h.sets, h.evictions, h.errors, h.total_events)
+    OR h.hit_rate IS DISTINCT FROM 100::numeric * r.hits / NULLIF(r.hits + r.misses, 0)
+    OR h.error_rate IS DISTINCT FROM
+       100::numeric * r.errors / NULLIF(r.hits + r.misses + r.sets + r.errors, 0)
+    OR NOT (abs(coalesce(h.avg_response_time_ms, -1) - coalesce(r.avg_rt, -1))
+            <= 1e-9 * greatest(1, abs(r.avg_rt)))
+    OR NOT (abs(coalesce(h.avg_cache_size, -1) - coalesce(r.avg_cs, -1))
+            <= 1e-9 * greatest(1, abs(r.avg_cs)))
 """
 
 # Every row of the internal day level recomputed as the merge of its hourly rows (UTC days).
@@ -147,7 +185,8 @@ def minute_mismatches(conn: Conn) -> list[dict[str, Any]]:
 
 
 def hour_mismatches(conn: Conn) -> list[dict[str, Any]]:
-    return conn.execute(HOUR_MISMATCHES).fetchall()
+    """Hours that differ from the merge of their minutes, or from their raw rows."""
+    return conn.execute(HOUR_MISMATCHES).fetchall() + conn.execute(HOUR_RAW_MISMATCHES).fetchall()
 
 
 def day_mismatches(conn: Conn) -> list[dict[str, Any]]:
