@@ -37,8 +37,22 @@ from orchestrator.traffic import Profile, minute_events
 DEMO_DATABASE = localpg.DEMO_DATABASE
 DEMO_MARKER = localpg.DEMO_MARKER
 DEMO_IMPLEMENTATIONS = ("legacy", "new")
-LEGACY = Profile(requests_per_minute=150, hit_rate=0.78, hit_latency_ms=5.0, miss_latency_ms=35)
-NEW = Profile(requests_per_minute=150, hit_rate=0.82, hit_latency_ms=3.5, miss_latency_ms=30)
+# About 150 lookups a minute each (plus the sets after misses); misses go to the backend.
+LEGACY = Profile(
+    "legacy",
+    requests_per_minute=180,
+    hit_rate=78,
+    avg_response_time_ms=11.0,
+    p95_factor=2.0,
+    miss_latency_factor=7.0,
+    error_rate=0.2,
+    eviction_rate=0.4,
+    cache_size=5000,
+    daily_amplitude=0.6,
+)
+NEW = LEGACY.but(
+    implementation_type="new", hit_rate=82, avg_response_time_ms=8.0, miss_latency_factor=8.5
+)
 
 Say = Callable[[str], None]
 
@@ -60,12 +74,12 @@ def live_script(live_minutes: int) -> list[Phase]:
         Phase(
             third,
             "new regresses: hit rate drops, answers slow",
-            NEW.degraded(hit_rate=0.55, latency_factor=1.9),
+            NEW.but(hit_rate=55, avg_response_time_ms=NEW.avg_response_time_ms * 2.9),
         ),
         Phase(
             third + 12,
             "new: error burst",
-            NEW.degraded(hit_rate=0.55, latency_factor=1.9, error_rate=0.06),
+            NEW.but(hit_rate=55, avg_response_time_ms=NEW.avg_response_time_ms * 2.9, error_rate=6),
         ),
         Phase(third + 20, "new recovers", NEW),
     ]

@@ -1,56 +1,26 @@
-"""Synthetic 1-minute rows with a daily rhythm and noise, for auditor tests and benchmarks.
+"""Synthetic 1-minute rows from the traffic model (``orchestrator.traffic.Profile``), for
+auditor tests and benchmarks.
 
 The auditor reads ``cachemon.cache_metrics_1min`` only, so its rules can be exercised by
 writing realistic minutes there directly, set-based in one ``INSERT ... SELECT`` per segment
 (thousands of minutes in milliseconds) instead of replaying millions of raw events. Counts get
 binomial/Poisson-like noise (normal approximations), latencies and sizes relative noise, and
-traffic follows a daily sine (lowest at 00:00 UTC, highest at 12:00 UTC). This is test data,
-not a model of any real cache: ``cachemon demo`` uses the real collector and rollups instead.
+traffic follows ``traffic.daily_factor`` (lowest at 00:00 UTC, highest at 12:00 UTC).
+``cachemon demo`` draws individual events from the same profiles (``traffic.minute_events``)
+and sends them through the real collector and rollups instead. ``Profile`` is re-exported
+here for the tests and benchmarks that import it from this module.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
+from orchestrator.traffic import Profile, daily_factor
 
-@dataclass(frozen=True)
-class Profile:
-    """How one implementation behaves in a stretch of time (means; noise is added per minute)."""
-
-    implementation_type: str
-    requests_per_minute: float = 400.0  # operations (hits + misses + sets + errors), daily mean
-    hit_rate: float = 80.0  # percent of lookups
-    avg_response_time_ms: float = 12.0
-    p95_factor: float = 2.5  # p95 = average x this
-    error_rate: float = 0.1  # percent of operations
-    eviction_rate: float = 2.0  # evictions per 100 lookups
-    cache_size: float = 50_000.0
-    daily_amplitude: float = 0.5  # traffic at noon = mean x (1 + amplitude)
-    latency_noise: float = 0.05  # relative standard deviation of a minute's latencies
-    load_latency: float = 0.15  # latency rises by this x the traffic's relative excess
-
-    def __post_init__(self) -> None:
-        if not 1 <= len(self.implementation_type) <= 64:
-            raise ValueError(
-                f"implementation_type must be 1..64 characters, got {self.implementation_type!r}"
-            )
-        if self.requests_per_minute < 0:
-            raise ValueError(f"requests_per_minute must be >= 0, got {self.requests_per_minute!r}")
-        if not 0 <= self.hit_rate <= 100:
-            raise ValueError(f"hit_rate must be within 0..100, got {self.hit_rate!r}")
-        if not 0 <= self.error_rate <= 100:
-            raise ValueError(f"error_rate must be within 0..100, got {self.error_rate!r}")
-        if not 0 <= self.daily_amplitude < 1:
-            raise ValueError(f"daily_amplitude must be within 0..1, got {self.daily_amplitude!r}")
-
-    def but(self, **changes: Any) -> Profile:
-        """A copy with some fields changed (an incident, a recovery)."""
-        return dataclasses.replace(self, **changes)
+__all__ = ["Profile", "daily_factor", "insert_minutes"]
 
 
 _INSERT = """

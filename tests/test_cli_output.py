@@ -124,5 +124,5 @@ def test_one_window_format(text: str, seconds: int) -> None:
 
 @pytest.mark.parametrize("text", ["soon", "", "0m", "-5m", "5 parsecs", "1h tomorrow"])
 def test_bad_windows_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="window|not a window"):
+    with pytest.raises(ValueError, match=r"window"):
         parse_window(text)

@@ -41,7 +41,7 @@ def test_a_database_with_cachemon_data_is_refused(db_url: str) -> None:
 def test_a_database_with_other_tables_is_refused(empty_db_url: str) -> None:
     with psycopg.connect(empty_db_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE public.orders (id bigint)")
-    with pytest.raises(errors.Refused, match="public.orders"):
+    with pytest.raises(errors.Refused, match=r"public\.orders"):
         demo.check_demo_database(empty_db_url)
 
 
