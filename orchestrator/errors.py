@@ -16,9 +16,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import psycopg
-from psycopg import errors as pgerrors
+if TYPE_CHECKING:
+    import psycopg
+
+# psycopg is imported inside the functions below: importing this module (the CLI does, for
+# its exit codes) costs nothing.
 
 # Exit codes of the CLI (also in README.md, "Exit codes"). 1 and 2 keep their usual meaning:
 # 1 "the command ran and the answer is no" (db check behind, ingest rejected lines, ...),
@@ -152,6 +156,9 @@ def _first_line_of_server_error(text: str) -> str:
 
 def translate_psycopg(exc: psycopg.Error) -> CachemonError:
     """The package error for a psycopg error, keeping the server's message and hint."""
+    import psycopg
+    from psycopg import errors as pgerrors
+
     diag = getattr(exc, "diag", None)
     primary = diag.message_primary if diag is not None else None
     message = (primary or str(exc)).strip()
@@ -211,6 +218,8 @@ def check_url(url: str) -> str:
 
 def translate(exc: BaseException) -> CachemonError:
     """The package error for any exception cachemon may meet (the one mapping place)."""
+    import psycopg
+
     if isinstance(exc, CachemonError):
         return exc
     if isinstance(exc, psycopg.Error):
@@ -245,6 +254,8 @@ def translate(exc: BaseException) -> CachemonError:
 @contextmanager
 def translated() -> Iterator[None]:
     """Re-raise errors raised inside the block as package errors."""
+    import psycopg
+
     try:
         yield
     except CachemonError:

@@ -148,16 +148,20 @@ def database_url_option(required: bool = True) -> Callable[[F], F]:
     )
 
 
-def local_dir_option() -> Callable[[F], F]:
-    from orchestrator.localpg import default_root
+def _default_local_dir() -> str:
+    from orchestrator.localpg import default_root  # psycopg: not at import time
 
+    return str(default_root())
+
+
+def local_dir_option() -> Callable[[F], F]:
     return click.option(
         "--dir",
         "root",
         envvar="CACHEMON_LOCAL_DIR",
         show_envvar=True,
         type=click.Path(file_okay=False, path_type=str),
-        default=lambda: str(default_root()),
+        default=_default_local_dir,
         show_default="user data folder (root: /var/lib/cachemon/local)",
         help="Folder of the local cluster.",
     )
