@@ -173,8 +173,8 @@ def yes_option(what: str) -> Callable[[F], F]:
         "-y",
         "assume_yes",
         is_flag=True,
-        envvar="CACHEMON_ASSUME_YES",
-        show_envvar=True,
+        # Deliberately no environment variable: a destructive step is confirmed on the
+        # command line that runs it, never by a variable exported long ago.
         help=f"Do not ask before {what} (needed without a terminal).",
     )
 
