@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -41,7 +42,17 @@ def test_local_start_status_stop_and_db_commands() -> None:
     env = {"CACHEMON_LOCAL_DIR": str(root)}
     try:
         out = run("local", "start", env=env).stdout
+        # eval "$(cachemon local start)": stdout is the export line and nothing else.
+        assert out.count("\n") == 1 and out.startswith("export CACHEMON_DATABASE_URL='"), out
         url = out.split("export CACHEMON_DATABASE_URL='")[1].split("'")[0]
+        shell = subprocess.run(
+            ["bash", "-c", f'eval "$({CACHEMON} local start)" && echo "$CACHEMON_DATABASE_URL"'],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=120,
+        )
+        assert shell.stdout.strip() == url, shell
         assert "running" in run("local", "status", env=env).stdout
         if os.geteuid() == 0:
             # PostgreSQL refuses root: the server runs as the unprivileged service user.
@@ -68,10 +79,24 @@ def test_local_start_status_stop_and_db_commands() -> None:
                     "cachemon-maintenance",
                     "cachemon-tick",
                 ]
+        status = json.loads(run("local", "status", "--json", env=env).stdout)
+        assert status["running"] and {"cachemon"} <= {d["name"] for d in status["databases"]}
+        refused = run("db", "downgrade", "--revision", "base", env=denv, check=False)
+        assert refused.returncode == 19 and "--yes" in refused.stderr  # no terminal: refused
         run("db", "downgrade", "--revision", "base", "--yes", env=denv)
         assert run("db", "current", env=denv).stdout.strip() == "base (not installed)"
+        # Stop with a client connected, then start at once: the port probe must not see the
+        # closed connections in TIME_WAIT as "port taken" (SO_REUSEADDR, as PostgreSQL binds).
+        client = psycopg.connect(url)
+        client.execute("SELECT 1")
         assert "stopped" in run("local", "stop", env=env).stdout
+        client.close()
         assert run("local", "status", env=env, check=False).returncode == 3
+        run("local", "start", env=env)
+        assert run("local", "stop", env=env).returncode == 0
+        assert run("local", "destroy", env=env, check=False).returncode == 19  # asks first
+        assert "removed" in run("local", "destroy", "--yes", env=env).stdout
+        assert not root.exists()
     finally:
         localpg.destroy(root)
 
