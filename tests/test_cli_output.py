@@ -126,3 +126,17 @@ def test_one_window_format(text: str, seconds: int) -> None:
 def test_bad_windows_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"window"):
         parse_window(text)
+
+
+def test_summary_right_after_a_tick_shows_the_current_minute(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        events = [{"implementation_type": "new", "event_type": "hit", "response_time_ms": 2.0}]
+        conn.execute("SELECT cachemon.ingest_events(%s::jsonb)", (json.dumps(events),))
+    runner = CliRunner()
+    env = {"CACHEMON_DATABASE_URL": db_url}
+    assert runner.invoke(main, ["tick"], env=env).exit_code == 0
+    # 2m: the current minute and the one before (in case the minute turned since the ingest).
+    result = runner.invoke(main, ["summary", "--window", "2m", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(r["implementation_type"], r["total_events"]) for r in rows] == [("new", 1)]
