@@ -51,6 +51,8 @@ def demo(database_url: str | None, live_minutes: int, seed: int) -> None:
             if done == 1:
                 bar.set_total(total)
             bar.update(completed=done)
+            if done >= total:
+                bar.finish()
 
         demo_module.run_demo(
             database_url,

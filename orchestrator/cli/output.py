@@ -247,7 +247,12 @@ class Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+        self.finish()
+
+    def finish(self) -> None:
+        """Stop drawing (idempotent): later output goes below the finished bar."""
+        if self._progress.live.is_started:
+            self._progress.stop()
 
     @property
     def enabled(self) -> bool:
