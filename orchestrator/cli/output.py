@@ -184,7 +184,11 @@ def print_table(
         numeric = (
             bool(materialised)
             and all(
-                isinstance(r.get(name), int | float | Decimal) or r.get(name) is None
+                (
+                    isinstance(r.get(name), int | float | Decimal)
+                    and not isinstance(r.get(name), bool)
+                )
+                or r.get(name) is None
                 for r in materialised
             )
             and any(r.get(name) is not None for r in materialised)
