@@ -133,6 +133,25 @@ def test_scheduler_runs_tick_and_stops_on_sigterm(db_url: str) -> None:
         assert row is not None and row["n"] == 3
 
 
+def test_scheduler_json_lines(db_url: str) -> None:
+    env = {**os.environ, "CACHEMON_DATABASE_URL": db_url, "CACHEMON_TICK_INTERVAL": "0.5"}
+    proc = subprocess.Popen(
+        [*_cachemon(), "scheduler", "--json"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        kinds = [json.loads(proc.stdout.readline())["kind"] for _ in range(2)]
+        assert kinds == ["maintenance", "tick"]
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    kinds = [json.loads(line)["kind"] for line in out.splitlines()]
+    assert "signal" in kinds and kinds[-1] == "stopped", kinds
+
+
 def test_cli_tick_and_summary(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn:
         now = db_now(conn)

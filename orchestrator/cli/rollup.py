@@ -157,15 +157,32 @@ def unschedule_command(database_url: str, as_json: bool) -> None:
     show_default=True,
     help="Seconds between maintenance runs (the first runs at start).",
 )
-def scheduler_command(database_url: str, tick_interval: float, maintenance_interval: float) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    envvar="CACHEMON_JSON",
+    show_envvar=True,
+    help="One JSON object per line: at, kind, result.",
+)
+def scheduler_command(
+    database_url: str, tick_interval: float, maintenance_interval: float, as_json: bool
+) -> None:
     """Run tick and maintenance on a timer in the foreground (where pg_cron is absent).
 
     Stops cleanly on SIGINT or SIGTERM after the call in progress.
     """
+    import json
+
     from orchestrator import rollup
+    from orchestrator.cli.output import _json_default
 
     def report(kind: str, payload: object) -> None:
         stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+        if as_json:
+            line = {"at": stamp, "kind": kind, "result": payload}
+            click.echo(json.dumps(line, default=_json_default, ensure_ascii=True))
+            return
         if isinstance(payload, rollup.TickResult):
             text = (
                 f"{payload.status} minutes={payload.minutes_done} hours={payload.hours_done}"
