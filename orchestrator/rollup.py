@@ -203,6 +203,7 @@ class Scheduler:
         self.on_event = on_event or (lambda kind, payload: None)
         self._stop = threading.Event()
         self._conn: Conn | None = None
+        self._last_error: str | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -218,11 +219,21 @@ class Scheduler:
 
     def _call(self, kind: str, fn: Callable[[Conn], object]) -> None:
         try:
-            self.on_event(kind, fn(self._connection()))
-        except Exception as exc:  # reported, retried at the next beat
-            self.on_event("error", f"{kind}: {exc}")
-            if self._conn is not None and self._conn.broken:
+            result = fn(self._connection())
+        except Exception as exc:  # reported once while it stays the same, retried each beat
+            from orchestrator.errors import translate
+
+            text = f"{kind}: {translate(exc)}"
+            if text != self._last_error:
+                self.on_event("error", text)
+            self._last_error = text
+            if self._conn is not None and (self._conn.broken or self._conn.closed):
                 self._conn = None
+            return
+        if self._last_error is not None:
+            self.on_event("recovered", f"{kind} works again")
+            self._last_error = None
+        self.on_event(kind, result)
 
     def run(self) -> None:
         next_maintenance = time.monotonic()

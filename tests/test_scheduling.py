@@ -198,3 +198,22 @@ def test_result_types_match_sql_columns(conn: Conn) -> None:
         (rollup.ScheduledJob, "SELECT * FROM cachemon.schedule_jobs()"),
     ):
         assert [f.name for f in dataclasses.fields(cls)] == sql_columns(query)
+
+
+def test_scheduler_reports_an_unchanged_error_once() -> None:
+    from orchestrator.errors import NotInstalled
+
+    events: list[tuple[str, object]] = []
+    scheduler = rollup.Scheduler(
+        "postgresql://x@127.0.0.1/x", 1, 1, lambda k, p: events.append((k, p))
+    )
+    scheduler._connection = lambda: None  # type: ignore[assignment,method-assign,return-value]
+
+    def failing(conn: object) -> object:
+        raise NotInstalled('schema "cachemon" does not exist')
+
+    for _ in range(3):
+        scheduler._call("tick", failing)
+    scheduler._call("tick", lambda conn: "ok")
+    assert [k for k, _ in events] == ["error", "recovered", "tick"]
+    assert "cachemon db upgrade" in str(events[0][1])
