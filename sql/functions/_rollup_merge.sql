@@ -102,10 +102,7 @@ BEGIN
                            q.bucket, q.implementation_type, q.hits, q.misses, q.sets, q.evictions,
                            q.errors, q.total_events, q.latency_count, q.latency_sum, q.max_rt,
                            q.cache_size_count, q.cache_size_sum, q.max_cache_size, q.sketch,
-                           -- A sketch's value may lie up to its relative error above the
-                           -- largest latency; a percentile is never above the maximum.
-                           LEAST(q.pct[1], q.max_rt), LEAST(q.pct[2], q.max_rt),
-                           LEAST(q.pct[3], q.max_rt))::cachemon._rollup_row)
+                           q.pct[1], q.pct[2], q.pct[3])::cachemon._rollup_row)
                   FROM q)
         $sql$, v_source)
       INTO v_keys, v_impls, v_rows

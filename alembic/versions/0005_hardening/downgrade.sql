@@ -17,7 +17,10 @@ ALTER TYPE cachemon.tick_result DROP ATTRIBUTE IF EXISTS failure, DROP ATTRIBUTE
 COMMENT ON TYPE cachemon.tick_result IS
     'What one cachemon.tick() did: status (done, busy, standby), minutes and hours recomputed, queue rows claimed, distinct buckets still queued and the oldest of them, auditor outcome, duration';
 
+-- (revoke and grant again in the original order, so the ACL reads as 0003 left it)
+REVOKE ALL ON cachemon._dirty_buckets FROM cachemon_admin;
 GRANT INSERT ON cachemon._dirty_buckets TO cachemon_writer;
+GRANT SELECT, INSERT, DELETE ON cachemon._dirty_buckets TO cachemon_admin;
 CREATE POLICY _dirty_buckets_writer_insert ON cachemon._dirty_buckets
     FOR INSERT TO cachemon_writer WITH CHECK (true);
 
