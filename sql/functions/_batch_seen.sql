@@ -11,14 +11,14 @@ DECLARE
 BEGIN
     /*
      * How a batch id already in cachemon._ingested_batches compares with a retry of it:
-     * 'same' (same SHA-256 of the events), 'different', 'unknown' (stored by a path that keeps
+     * 'same' (same content hash, see ingest_events), 'different', 'unknown' (stored by a path that keeps
      * no hash: the collector's COPY), or 'absent'. SECURITY DEFINER because ingest_events runs
      * as cachemon_writer, which may insert batch ids but not read them; this answers one
      * comparison for a batch id the caller already holds and returns nothing of the stored
-     * row. Inputs: a uuid and a 32-byte hash, both checked.
+     * row. Inputs: a uuid and an 8-byte hash, both checked.
      */
-    IF p_batch_id IS NULL OR p_content_hash IS NULL OR pg_catalog.length(p_content_hash) <> 32 THEN
-        RAISE EXCEPTION 'cachemon._batch_seen: a batch id and a 32-byte SHA-256 are required'
+    IF p_batch_id IS NULL OR p_content_hash IS NULL OR pg_catalog.length(p_content_hash) <> 8 THEN
+        RAISE EXCEPTION 'cachemon._batch_seen: a batch id and an 8-byte content hash are required'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT b.content_hash, true INTO v_stored, v_found

@@ -19,7 +19,7 @@ CREATE INDEX _ingested_batches_received_at_idx ON cachemon._ingested_batches (re
 COMMENT ON TABLE cachemon._ingested_batches IS
     'Internal: ids of stored ingest batches, so a retried batch is stored once; pruned after raw retention';
 COMMENT ON COLUMN cachemon._ingested_batches.content_hash IS
-    'SHA-256 of the batch''s events as jsonb text (ingest_events only): a replay of the id with other content is refused';
+    '64-bit hash of the batch''s events as jsonb (jsonb_hash_extended; ingest_events only): a replay of the id with other content is refused';
 COMMENT ON COLUMN cachemon._ingested_batches.source IS
     'Which path stored the batch: collector, ingest_events or cli';
 

@@ -47,4 +47,4 @@ ALTER TABLE cachemon.cache_metrics
 -- Batch content hashes (mirrored in sql/schema/21_ingested_batches.sql).
 ALTER TABLE cachemon._ingested_batches ADD COLUMN content_hash bytea;
 COMMENT ON COLUMN cachemon._ingested_batches.content_hash IS
-    'SHA-256 of the batch''s events as jsonb text (ingest_events only): a replay of the id with other content is refused';
+    '64-bit hash of the batch''s events as jsonb (jsonb_hash_extended; ingest_events only): a replay of the id with other content is refused';
