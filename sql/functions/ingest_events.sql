@@ -11,6 +11,7 @@ DECLARE
     v_hash      bytea;
     v_seen      text;
     v_max_rt    numeric := cachemon._setting('ingest.max_response_time_ms')::numeric;
+    v_max_rt_f  double precision := v_max_rt;
     v_allowed   CONSTANT text[] := ARRAY['recorded_at', 'implementation_type', 'event_type',
         'cache_key', 'response_time_ms', 'cache_size', 'error_type', 'error_message'];
     v_state     text;
@@ -80,7 +81,7 @@ BEGIN
                                             batch_id)
         SELECT coalesce(w.recorded_at::timestamptz, pg_catalog.now()), w.implementation_type,
                w.event_type, w.cache_key,
-               w.n_rt::double precision, w.n_size::bigint,
+               w.f_rt, w.n_size::bigint,
                w.error_type, w.error_message, v_batch_id
           FROM (
             SELECT v.*, CASE
@@ -109,7 +110,7 @@ BEGIN
                         ELSE true END THEN 'recorded_at'
                    WHEN CASE coalesce(v.t_rt, 'null')
                         WHEN 'null' THEN false
-                        WHEN 'number' THEN v.n_rt NOT BETWEEN 0 AND v_max_rt
+                        WHEN 'number' THEN v.f_rt NOT BETWEEN 0 AND v_max_rt_f
                         ELSE true END THEN 'response_time_ms'
                    WHEN CASE coalesce(v.t_size, 'null')
                         WHEN 'null' THEN false
@@ -134,7 +135,7 @@ BEGIN
                 -- Each field read once: its JSON value (for its type) and its text.
                 SELECT x.*, x.j_impl #>> '{}' AS implementation_type, x.j_et #>> '{}' AS event_type,
                        pg_catalog.jsonb_typeof(x.j_rt) AS t_rt, pg_catalog.jsonb_typeof(x.j_size) AS t_size,
-                       CASE pg_catalog.jsonb_typeof(x.j_rt) WHEN 'number' THEN (x.j_rt)::numeric END AS n_rt,
+                       CASE pg_catalog.jsonb_typeof(x.j_rt) WHEN 'number' THEN (x.j_rt)::double precision END AS f_rt,
                        CASE pg_catalog.jsonb_typeof(x.j_size) WHEN 'number' THEN (x.j_size)::numeric END AS n_size,
                        x.j_ra #>> '{}' AS recorded_at, x.j_key #>> '{}' AS cache_key,
                        x.j_etype #>> '{}' AS error_type, x.j_emsg #>> '{}' AS error_message
