@@ -461,9 +461,15 @@ def test_every_setting_has_a_rule(conn: Conn) -> None:
         "SELECT cachemon.tick(now() + interval '1 year')",
         "SELECT cachemon.acknowledge_observation(1, 'eve', 'infinity')",
         "SELECT cachemon.resolve_observation(1, 'eve', NULL, now() + interval '2 days')",
+        "SELECT cachemon.resolve_observation(1, 'eve', NULL, now() - interval '1 year')",
     ],
 )
 def test_p_now_far_from_the_clock_is_refused(conn: Conn, call: str) -> None:
+    conn.execute(
+        "INSERT INTO cachemon.cache_auditor_observations (id, implementation_type, rule,"
+        " severity, category, metric, message) OVERRIDING SYSTEM VALUE VALUES (1, 'new',"
+        " 'error_rate', 'warning', 'reliability', 'error_rate', 'm')"
+    )
     before = conn.execute(
         "SELECT count(*) AS n FROM pg_inherits WHERE inhparent = 'cachemon.cache_metrics'::regclass"
     ).fetchone()

@@ -3,7 +3,7 @@
 SET LOCAL lock_timeout = '5s';
 DROP TRIGGER IF EXISTS _settings_validate ON cachemon._settings;
 DROP FUNCTION IF EXISTS cachemon._settings_validate();
-DROP FUNCTION IF EXISTS cachemon._check_now(timestamptz);
+DROP FUNCTION IF EXISTS cachemon._check_now(timestamptz, timestamptz);
 DROP FUNCTION IF EXISTS cachemon._ingest_refuse(bigint, text, jsonb, numeric);
 DROP FUNCTION IF EXISTS cachemon._batch_seen(uuid, bytea);
 DROP FUNCTION IF EXISTS cachemon._rollup_minutes(timestamptz[], text[]);
