@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 from alembic import command, context
@@ -68,8 +69,9 @@ def run_migrations_online() -> None:
 
 
 def _number_revisions(_context: Any, _revision: Any, directives: list[Any]) -> None:
+    versions = Path(context.script.versions)
     for script in directives:
-        script.rev_id = numbered_revision_id(script.rev_id, script.message)
+        script.rev_id = numbered_revision_id(script.rev_id, script.message, versions)
 
 
 def run_revision_command() -> None:

@@ -133,7 +133,9 @@ def revision_folders(versions: Path | None = None) -> list[Path]:
 _NUMBERED = re.compile(r"[0-9]{4}_[a-z0-9_]+")
 
 
-def numbered_revision_id(rev_id: str | None, message: str | None) -> str:
+def numbered_revision_id(
+    rev_id: str | None, message: str | None, versions: Path | None = None
+) -> str:
     """The id of a new revision: ``rev_id`` when it is already ``NNNN_name`` (``--rev-id``),
     else the number after the newest revision folder and ``message`` as a slug.
 
@@ -142,7 +144,7 @@ def numbered_revision_id(rev_id: str | None, message: str | None) -> str:
     """
     if rev_id and _NUMBERED.fullmatch(rev_id):
         return rev_id
-    numbers = [int(f.name[:4]) for f in revision_folders() if f.name[:4].isdigit()]
+    numbers = [int(f.name[:4]) for f in revision_folders(versions) if f.name[:4].isdigit()]
     slug = re.sub(r"[^a-z0-9]+", "_", (message or "").lower()).strip("_")[:40] or "revision"
     return f"{max(numbers, default=0) + 1:04d}_{slug}"
 

@@ -6,8 +6,13 @@ Every test here fails on the main branch before this revision and passes after i
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -517,3 +522,31 @@ def test_a_drop_that_would_wait_is_skipped_not_queued(db_url: str) -> None:
         writer.commit()
         again = rollup.run_maintenance(admin)
         assert again.status == "done" and len(again.partitions_dropped) >= 4
+
+
+# --- issue 11: the documented "add a revision" steps ----------------------------------------
+
+
+def test_alembic_revision_makes_the_next_numbered_revision(tmp_path: Path) -> None:
+    """`alembic revision -m "..."` (alembic/README.md, step 2) writes NNNN_slug.py revising the
+    head, with no database, in a copy of the scripts."""
+    root = Path(__file__).resolve().parent.parent
+    shutil.copytree(root / "alembic", tmp_path / "alembic")
+    shutil.copy(root / "alembic.ini", tmp_path / "alembic.ini")
+    env = {k: v for k, v in os.environ.items() if "DATABASE_URL" not in k}
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "alembic"), "revision", "-m", "Add a Thing!"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    head = dbversions.head()
+    number = int(head[:4]) + 1
+    made = tmp_path / "alembic" / "versions" / f"{number:04d}_add_a_thing.py"
+    assert made.is_file(), sorted(p.name for p in (tmp_path / "alembic" / "versions").iterdir())
+    text = made.read_text()
+    assert f'revision = "{number:04d}_add_a_thing"' in text
+    assert f'down_revision = "{head}"' in text
