@@ -23,6 +23,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from orchestrator import dbversions, rollup
+from orchestrator.collector.files import ingest_file
 from tests.rollup_helpers import (
     Conn,
     day_mismatches,
@@ -550,3 +551,27 @@ def test_alembic_revision_makes_the_next_numbered_revision(tmp_path: Path) -> No
     text = made.read_text()
     assert f'revision = "{number:04d}_add_a_thing"' in text
     assert f'down_revision = "{head}"' in text
+
+
+def test_cachemon_ingest_file_refuses_the_same_values(db_url: str, tmp_path: Path) -> None:
+    """The attack's value also loaded through `cachemon ingest FILE`; now each bad line is
+    refused naming its field, the good lines are stored, and tick keeps working."""
+    recent = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    lines = [
+        {"implementation_type": "new", "event_type": "hit", "response_time_ms": 9.9e307},
+        {"implementation_type": "new", "event_type": "hit", "recorded_at": recent[:19]},
+        {"implementation_type": "new\x1b[2J", "event_type": "hit"},
+        {"implementation_type": "new", "event_type": "set", "cache_size": 100.0},
+        {"implementation_type": "new", "event_type": "hit", "recorded_at": recent},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    report = ingest_file(path, db_url)
+    assert report.stored == 2
+    reasons = dict(report.rejected)
+    assert "response_time_ms" in reasons[1]
+    assert "recorded_at" in reasons[2]
+    assert "implementation_type" in reasons[3] and "\x1b" not in reasons[3]
+    with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as c:
+        assert rollup.tick(c).buckets_failed == 0
+        assert minute_mismatches(c) == []
