@@ -1,7 +1,7 @@
-SET LOCAL lock_timeout = '5s';
 -- 0005_hardening, part 2 (mirrored in sql/schema/30_rollup.sql): marks of the queue come only
 -- from the ingest trigger (SECURITY DEFINER from this revision on), so the writer loses its
 -- INSERT on _dirty_buckets; tick() reports buckets that failed to roll up.
+SET LOCAL lock_timeout = '5s';
 REVOKE INSERT ON cachemon._dirty_buckets FROM cachemon_writer;
 DROP POLICY _dirty_buckets_writer_insert ON cachemon._dirty_buckets;
 COMMENT ON TABLE cachemon._dirty_buckets IS
