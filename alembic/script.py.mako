@@ -9,10 +9,11 @@ The SQL this revision runs lives in the folder of the same name (see alembic/REA
 
 from orchestrator.migrations import downgrade_revision, upgrade_revision
 
-revision = ${repr(up_revision)}
-down_revision = ${repr(down_revision)}
-branch_labels = ${repr(branch_labels)}
-depends_on = ${repr(depends_on)}
+<%def name="q(value)">${'None' if value is None else '"%s"' % value if isinstance(value, str) else repr(value)}</%def>\
+revision = ${q(up_revision)}
+down_revision = ${q(down_revision)}
+branch_labels = ${q(branch_labels)}
+depends_on = ${q(depends_on)}
 
 
 def upgrade() -> None:

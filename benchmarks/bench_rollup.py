@@ -192,15 +192,18 @@ def bench_retention(conn: Conn, day_rows: int) -> None:
         conn.execute(f"VACUUM cachemon.{name_y}")
 
     delete_ms = timed(delete_and_vacuum)
-    p_now = d5 + timedelta(days=8, minutes=1)  # day D-5 just expired
+    # Day D-5 expires by shortening raw retention to 4 days (p_now may not run ahead of the
+    # database clock; D-4, already emptied by the DELETE, stays).
+    conn.execute("UPDATE cachemon._settings SET value = '4 days' WHERE name = 'retention.raw'")
     dropped: dict[str, Any] = {}
 
     def drop() -> None:
-        row = conn.execute("SELECT * FROM cachemon.run_maintenance(%s)", (p_now,)).fetchone()
+        row = conn.execute("SELECT * FROM cachemon.run_maintenance()").fetchone()
         assert row is not None
         dropped.update(row)
 
     drop_ms = timed(drop)
+    conn.execute("UPDATE cachemon._settings SET value = '7 days' WHERE name = 'retention.raw'")
     print(f"3. retention of one day of {day_rows:,} raw rows:")
     print(f"   DELETE + VACUUM                   {delete_ms:9.1f} ms")
     print(

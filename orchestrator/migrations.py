@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -127,6 +128,25 @@ def revision_folders(versions: Path | None = None) -> list[Path]:
     """Revision folders in revision order (their names start with a zero-padded number)."""
     versions = versions or alembic_dir() / "versions"
     return sorted(p.with_suffix("") for p in versions.glob("[0-9]*.py"))
+
+
+_NUMBERED = re.compile(r"[0-9]{4}_[a-z0-9_]+")
+
+
+def numbered_revision_id(
+    rev_id: str | None, message: str | None, versions: Path | None = None
+) -> str:
+    """The id of a new revision: ``rev_id`` when it is already ``NNNN_name`` (``--rev-id``),
+    else the number after the newest revision folder and ``message`` as a slug.
+
+    ``alembic.ini``'s ``file_template = %(rev)s`` makes this id the file name, so
+    ``alembic revision -m "hardening"`` writes ``versions/0005_hardening.py``.
+    """
+    if rev_id and _NUMBERED.fullmatch(rev_id):
+        return rev_id
+    numbers = [int(f.name[:4]) for f in revision_folders(versions) if f.name[:4].isdigit()]
+    slug = re.sub(r"[^a-z0-9]+", "_", (message or "").lower()).strip("_")[:40] or "revision"
+    return f"{max(numbers, default=0) + 1:04d}_{slug}"
 
 
 def previous_snapshot(folder: Path, name: str) -> Path | None:

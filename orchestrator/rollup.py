@@ -38,6 +38,8 @@ class TickResult:
     oldest_pending: datetime | None
     auditor: str
     duration_ms: float
+    buckets_failed: int  # buckets that failed to roll up (left queued; see failure)
+    failure: str | None  # the first failure: bucket, implementation, error
 
 
 @dataclass(frozen=True)

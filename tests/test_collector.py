@@ -23,6 +23,7 @@ from psycopg import sql
 
 from orchestrator import Collector, localpg
 from orchestrator.collector import api
+from orchestrator.collector.events import has_forbidden
 from orchestrator.collector.keys import hash_key
 from tests.tcpproxy import TcpProxy
 
@@ -376,12 +377,16 @@ def test_property_record_accepts_exactly_valid_arguments(
         isinstance(impl, str)
         and 1 <= len(impl) <= 64
         and impl == impl.strip()
-        and impl.isprintable()
+        and not has_forbidden(impl)
     )
     valid_rt = rt is None or (
-        isinstance(rt, int | float) and not isinstance(rt, bool) and 0 <= rt < math.inf
+        isinstance(rt, int | float) and not isinstance(rt, bool) and 0 <= rt <= 86_400_000
     )
-    valid_size = size is None or (isinstance(size, int) and 0 <= size < 2**63)
+    valid_size = size is None or (
+        (isinstance(size, int) or (isinstance(size, float) and size.is_integer()))
+        and not isinstance(size, bool)
+        and 0 <= size < 2**63
+    )
     valid_key = key is None or isinstance(key, str | bytes)
     if valid_impl and valid_rt and valid_size and valid_key:
         c.record_cache_hit(key, impl, rt, size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -177,14 +178,21 @@ event_strategy = st.fixed_dictionaries(
 )
 
 
+CONTROL = re.compile("[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _text_ok(value: object, limit: int) -> bool:
+    return isinstance(value, str) and len(value) <= limit and not CONTROL.search(value)
+
+
 def expected_valid(event: dict[str, Any]) -> bool:
     impl = event.get("implementation_type")
-    if not (isinstance(impl, str) and 1 <= len(impl) <= 64 and impl == impl.strip()):
+    if not (_text_ok(impl, 64) and isinstance(impl, str) and impl and impl == impl.strip()):
         return False
     if event.get("event_type") not in ("hit", "miss", "set", "evict", "error"):
         return False
     rt = event.get("response_time_ms")
-    if rt is not None and (isinstance(rt, bool | str) or not (0 <= rt < 1e308)):
+    if rt is not None and (isinstance(rt, bool | str) or not (0 <= rt <= 86_400_000)):
         return False
     size = event.get("cache_size")
     if size is not None and (
@@ -194,10 +202,10 @@ def expected_valid(event: dict[str, Any]) -> bool:
     ):
         return False
     key = event.get("cache_key")
-    if key is not None and not (isinstance(key, str) and len(key) <= 4096):
+    if key is not None and not _text_ok(key, 4096):
         return False
     et = event.get("error_type")
-    if et is not None and not (isinstance(et, str) and len(et) <= 256):
+    if et is not None and not _text_ok(et, 256):
         return False
     ra = event.get("recorded_at")
     return ra is None or ra == RECENT

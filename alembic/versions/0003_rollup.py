@@ -1,7 +1,7 @@
 """Rollups: dirty-bucket queue, tick, latency sketches, partitions and retention, pg_cron jobs.
 
 Revision ID: 0003_rollup
-Revises: 0001_foundation
+Revises: 0002_ingest
 Create Date: 2026-11-29
 
 The SQL this revision runs lives in the folder of the same name (see alembic/README.md).

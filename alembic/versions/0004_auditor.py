@@ -1,7 +1,7 @@
 """Auditor: baselines, rule functions, run_auditor with a lifecycle, live push.
 
 Revision ID: 0004_auditor
-Revises: 0001_foundation
+Revises: 0003_rollup
 Create Date: 2026-11-29
 
 The SQL this revision runs lives in the folder of the same name (see alembic/README.md).

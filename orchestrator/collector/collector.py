@@ -32,6 +32,7 @@ from orchestrator.collector import config
 from orchestrator.collector.events import (
     EVENT_TYPES,
     MAX_IMPLEMENTATION_LENGTH,
+    MAX_RESPONSE_TIME_MS,
     check_cache_key,
     check_cache_size,
     check_error,
@@ -49,7 +50,8 @@ from orchestrator.collector.stats import CollectorStats
 
 log = logging.getLogger("cachemon.collector")
 
-_INF = math.inf
+# The fast path's bound: ``x < _RT_LIMIT`` is ``x <= MAX_RESPONSE_TIME_MS`` for a float.
+_RT_LIMIT = math.nextafter(MAX_RESPONSE_TIME_MS, math.inf)
 _time = time.time
 
 _live: weakref.WeakSet[Collector] = weakref.WeakSet()
@@ -170,7 +172,7 @@ class Collector(Flusher):
         if not known:
             self._learn_impl(implementation_type)
         if response_time_ms is not None and not (
-            type(response_time_ms) is float and 0.0 <= response_time_ms < _INF
+            type(response_time_ms) is float and 0.0 <= response_time_ms < _RT_LIMIT
         ):
             response_time_ms = check_response_time(response_time_ms)
         if cache_size is not None and not (type(cache_size) is int and 0 <= cache_size < 2**63):
@@ -257,8 +259,8 @@ class Collector(Flusher):
         *,
         recorded_at: float | datetime | str,
     ) -> None:
-        """Record an event that happened at ``recorded_at`` (epoch seconds, datetime or ISO text;
-        a naive datetime is taken as UTC).
+        """Record an event that happened at ``recorded_at`` (epoch seconds, an aware datetime
+        or ISO text with a UTC offset; a naive time is refused, never guessed).
 
         For replaying or importing events; live code uses the ``record_cache_*`` verbs, which
         stamp the current time.
@@ -299,7 +301,7 @@ class Collector(Flusher):
         if not known:
             self._learn_impl(implementation_type)
         if response_time_ms is not None and not (
-            type(response_time_ms) is float and 0.0 <= response_time_ms < _INF
+            type(response_time_ms) is float and 0.0 <= response_time_ms < _RT_LIMIT
         ):
             response_time_ms = check_response_time(response_time_ms)
         if cache_size is not None and not (type(cache_size) is int and 0 <= cache_size < 2**63):

@@ -1,5 +1,18 @@
 """Cache events: validation at the call site, and their binary COPY encoding.
 
+Validation applies the value domains of ``cachemon.cache_metrics`` (its CHECK constraints,
+docs/security.md), so an event the collector accepts is one COPY stores, and an event it
+refuses is refused at the call site with a ``ValueError`` naming the field:
+
+- ``response_time_ms``: a finite number from 0 to 86,400,000 (one day);
+- ``cache_size``: an integer from 0 to 2**63 - 1 (an integral float such as 100.0 is 100);
+- text (implementation_type, error_type, a key kept in full): no control characters (C0, DEL,
+  C1) and no bidi controls (U+202A-U+202E, U+2066-U+2069); an error *message* is the
+  application's diagnostic text, so it is cleaned instead (line breaks and tabs become spaces,
+  other such characters U+FFFD) and cut to its column's length;
+- ``recorded_at``: epoch seconds, an aware datetime, or ISO 8601 text with an explicit UTC
+  offset (the rule of ``cachemon.ingest_events``); a naive time is refused, never guessed.
+
 An event travels as a plain tuple, the cheapest thing to build on the caller's thread::
 
     (recorded_at_epoch, event_type, implementation_type, cache_key, response_time_ms,
@@ -13,9 +26,10 @@ stored.
 from __future__ import annotations
 
 import math
+import re
 import struct
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +38,20 @@ MAX_IMPLEMENTATION_LENGTH = 64
 MAX_KEY_LENGTH = 4096
 MAX_ERROR_TYPE_LENGTH = 256
 MAX_ERROR_MESSAGE_LENGTH = 4096
+MAX_RESPONSE_TIME_MS = 86_400_000.0  # one day: cache_metrics_response_time_ms_check
+MAX_CACHE_SIZE = 2**63 - 1  # bigint
+
+# Characters no stored text may hold: NUL (PostgreSQL text cannot), C0, DEL, C1 and the bidi
+# embedding/override/isolate controls. The same class as the CHECKs' regular expression
+# '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]' (plus NUL).
+FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SPACES = re.compile("\r\n|[\r\n\t\v\f]")
+# ISO 8601 with an explicit offset, the pattern cachemon.ingest_events accepts.
+ISO_WITH_OFFSET = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+    r"([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)",
+    re.ASCII,
+)
 
 Event = tuple[float, str, str, Any, float | None, int | None, str | None, str | None]
 
@@ -42,8 +70,16 @@ COLUMNS = (
 
 
 def _show(value: object) -> str:
+    """A short repr (``repr`` escapes control characters, so it is safe for a terminal)."""
     text = repr(value)
+    if FORBIDDEN.search(text):  # repr escapes them already; never let one through
+        text = text.encode("ascii", "backslashreplace").decode("ascii")
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def has_forbidden(text: str) -> bool:
+    """Whether ``text`` holds a character no stored text may hold (see ``FORBIDDEN``)."""
+    return FORBIDDEN.search(text) is not None
 
 
 def check_implementation_type(value: object) -> str:
@@ -52,30 +88,40 @@ def check_implementation_type(value: object) -> str:
         not isinstance(value, str)
         or not 1 <= len(value) <= MAX_IMPLEMENTATION_LENGTH
         or value != value.strip()
-        or not value.isprintable()
+        or has_forbidden(value)
     ):
         raise ValueError(
-            f"implementation_type must be a printable string of 1 to "
-            f"{MAX_IMPLEMENTATION_LENGTH} characters without surrounding blanks, "
+            f"implementation_type must be a string of 1 to {MAX_IMPLEMENTATION_LENGTH} "
+            f"characters without surrounding blanks, control or bidi characters, "
             f"got {_show(value)}"
         )
     return value
 
 
 def check_response_time(value: object) -> float:
-    """A finite response time >= 0 in milliseconds, as a float."""
+    """A finite response time from 0 to ``MAX_RESPONSE_TIME_MS`` milliseconds, as a float."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"response_time_ms must be a number >= 0, got {_show(value)}")
-    number = float(value)
-    if not (0.0 <= number < math.inf):
-        raise ValueError(f"response_time_ms must be finite and >= 0, got {_show(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range
+        number = math.inf
+    if not (0.0 <= number <= MAX_RESPONSE_TIME_MS):
+        raise ValueError(
+            f"response_time_ms must be finite, >= 0 and at most {MAX_RESPONSE_TIME_MS:.0f} "
+            f"(one day), got {_show(value)}"
+        )
     return number
 
 
 def check_cache_size(value: object) -> int:
-    """A cache size: an integer from 0 to 2**63 - 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-        raise ValueError(f"cache_size must be an integer >= 0, got {_show(value)}")
+    """A cache size: an integer from 0 to 2**63 - 1 (an integral float counts as its integer)."""
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= MAX_CACHE_SIZE:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CACHE_SIZE:
+        raise ValueError(
+            f"cache_size must be an integer from 0 to {MAX_CACHE_SIZE}, got {_show(value)}"
+        )
     return value
 
 
@@ -85,10 +131,13 @@ def check_cache_key(value: object, full: bool) -> None:
         return
     if not isinstance(value, str | bytes):
         raise ValueError(f"cache_key must be a str, bytes or None, got {_show(value)}")
-    if full and (len(value) > MAX_KEY_LENGTH or "\x00" in str(value)):
+    if not full:
+        return
+    text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+    if len(text) > MAX_KEY_LENGTH or has_forbidden(text):
         raise ValueError(
             f"cache_key (key mode 'full') must have at most {MAX_KEY_LENGTH} characters "
-            f"and no NUL, got {_show(value)}"
+            f"and no control or bidi characters, got {_show(value)}"
         )
 
 
@@ -97,18 +146,28 @@ def check_error(error_type: object, error_message: object) -> tuple[str, str | N
     if (
         not isinstance(error_type, str)
         or not 1 <= len(error_type) <= MAX_ERROR_TYPE_LENGTH
-        or "\x00" in error_type
+        or has_forbidden(error_type)
     ):
         raise ValueError(
-            f"error_type must be a string of 1 to {MAX_ERROR_TYPE_LENGTH} characters, "
-            f"got {_show(error_type)}"
+            f"error_type must be a string of 1 to {MAX_ERROR_TYPE_LENGTH} characters "
+            f"without control or bidi characters, got {_show(error_type)}"
         )
     if error_message is None:
         return error_type, None
     if not isinstance(error_message, str):
         raise ValueError(f"error_message must be a string or None, got {_show(error_message)}")
-    # An error message is the application's diagnostic text: cut it rather than refuse it.
-    return error_type, error_message[:MAX_ERROR_MESSAGE_LENGTH].replace("\x00", "\ufffd")
+    return error_type, clean_error_message(error_message)
+
+
+def clean_error_message(message: str) -> str:
+    """An error message as stored: the application's diagnostic text is cleaned, not refused.
+
+    Line breaks and tabs become spaces, other control and bidi characters U+FFFD, and the
+    result is cut to the column's length.
+    """
+    if has_forbidden(message):
+        message = FORBIDDEN.sub("\ufffd", _SPACES.sub(" ", message))
+    return message[:MAX_ERROR_MESSAGE_LENGTH]
 
 
 def check_event_type(value: object) -> str:
@@ -118,23 +177,32 @@ def check_event_type(value: object) -> str:
 
 
 def check_recorded_at(value: object) -> float:
-    """``recorded_at`` from a file or an API: epoch seconds, a datetime or an ISO 8601 string."""
+    """``recorded_at`` from a file or an API, as epoch seconds: epoch seconds, an aware
+    datetime, or an ISO 8601 string with an explicit UTC offset ("Z" or "+01:00"), the same
+    rule as ``cachemon.ingest_events``. A time without an offset is refused: read in some
+    session's TimeZone, it would silently mean another instant."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"recorded_at must be an aware datetime (e.g. datetime.now(UTC)), "
+                f"got a naive {_show(value)}"
+            )
         return value.timestamp()
     if isinstance(value, int | float) and not isinstance(value, bool):
         if math.isfinite(value):
             return float(value)
     elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            pass
-        else:
-            return check_recorded_at(parsed)
+        text = value.strip()
+        if ISO_WITH_OFFSET.fullmatch(text):
+            try:
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                pass
+            else:
+                return check_recorded_at(parsed)
     raise ValueError(
-        f"recorded_at must be an ISO 8601 timestamp or epoch seconds, got {_show(value)}"
+        "recorded_at must be epoch seconds or an ISO 8601 timestamp with a UTC offset "
+        f"(e.g. 2026-01-02T03:04:05Z), got {_show(value)}"
     )
 
 

@@ -13,15 +13,22 @@ DECLARE
     v_obs cachemon.cache_auditor_observations;
 BEGIN
     /*
+     * Inputs are checked (docs/security.md): p_now at most a day ahead of the database
+     * clock and not before the finding's first_seen_at (cachemon._check_now), the name 1 to
+     * 200 characters without control or bidi characters, which would reach terminals and
+     * pages.
+     *
      * A person takes a live finding: status 'acknowledged', with who and when. The finding
      * keeps being updated by run_auditor and still resolves itself when the condition
      * clears; if it escalates (warning -> critical) it becomes open again. Acknowledging an
      * acknowledged finding changes nothing (the first acknowledgement stands); a resolved one
      * is an error, as is an unknown id.
      */
-    IF v_by IS NULL OR v_by = '' OR pg_catalog.length(v_by) > 200 THEN
-        RAISE EXCEPTION 'acknowledge_observation: acknowledged_by must be 1..200 characters, got %',
-            coalesce(pg_catalog.quote_literal(acknowledge_observation.acknowledged_by), 'NULL')
+    IF v_by IS NULL OR v_by = '' OR pg_catalog.length(v_by) > 200
+       OR v_by ~ '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]' THEN
+        RAISE EXCEPTION 'acknowledge_observation: acknowledged_by must be 1..200 characters without control or bidi characters, got %',
+            coalesce(pg_catalog.quote_literal(pg_catalog.regexp_replace(
+                pg_catalog.left(acknowledge_observation.acknowledged_by, 200), '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]', '?', 'g')), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT o.* INTO v_obs FROM cachemon.cache_auditor_observations AS o
@@ -31,6 +38,7 @@ BEGIN
             coalesce(acknowledge_observation.observation_id::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM cachemon._check_now(p_now, v_obs.first_seen_at);
     IF v_obs.status = 'resolved' THEN
         RAISE EXCEPTION 'acknowledge_observation: observation_id % is already resolved (at %, by %)',
             v_obs.id, v_obs.resolved_at, coalesce(v_obs.resolved_by, 'unknown')

@@ -6,183 +6,192 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
     v_batch_id  uuid := coalesce(ingest_events.batch_id, pg_catalog.gen_random_uuid());
-    v_event     jsonb;
-    v_index     bigint;
     v_count     bigint;
-    v_field     text;
-    v_value     jsonb;
-    v_problem   text;
-    v_number    numeric;
+    v_stored    bigint;
+    v_hash      bytea;
+    v_seen      text;
+    v_max_rt    numeric := cachemon._setting('ingest.max_response_time_ms')::numeric;
+    v_max_rt_f  double precision := v_max_rt;
     v_allowed   CONSTANT text[] := ARRAY['recorded_at', 'implementation_type', 'event_type',
         'cache_key', 'response_time_ms', 'cache_size', 'error_type', 'error_message'];
+    v_state     text;
+    v_message   text;
+    v_event     jsonb;
+    v_index     bigint;
+    v_field     text;
 BEGIN
     /*
      * The SQL entry point of ingest, for clients that are not the Python collector (a Supabase
      * RPC, an edge function, psql). The parameters are named events and batch_id, not p_...,
      * because they are part of the contract: RPC clients pass them by name.
      *
-     * Every event is validated first, and the whole batch is refused with an error naming the
-     * event's index (0-based, as in the JSON array), the field and the value, so a client
-     * never has half a batch stored. Then the batch id goes into cachemon._ingested_batches
-     * and the rows into cachemon.cache_metrics in the caller's transaction: a batch id already
-     * stored returns 0 and stores nothing (a retry after a lost reply counts once). Runs as the
-     * invoker: cachemon_writer has INSERT on both tables.
+     * All or nothing. One INSERT ... SELECT over jsonb_array_elements(events) WITH ORDINALITY
+     * validates and stores: each element's first bad field (in the order implementation_type,
+     * event_type, recorded_at, response_time_ms, cache_size, cache_key, error_type,
+     * error_message) is found by one CASE, and the first bad element stops the statement
+     * through cachemon._ingest_refuse, whose error names the index (0-based, as in the JSON
+     * array), the field and the value; nothing of the batch is stored. A value that passes
+     * those checks but cannot be cast (a date like February 30, a latency like 1e-400 that
+     * rounds to nothing in double precision) is found by a second, per-element pass that only
+     * runs on that error. The domains are those of cache_metrics' CHECK constraints (docs/
+     * security.md): recorded_at needs an explicit UTC offset ("Z" or "+hh:mm"; a timestamp
+     * without one would be read in the session's TimeZone), response_time_ms is 0 to
+     * ingest.max_response_time_ms (at most one day), cache_size an integer in bigint range
+     * (100.0 is 100), text without control or bidi characters.
+     *
+     * Batches: an empty array stores nothing and records no batch id. A batch id already
+     * stored with the same content returns 0 (a retry after a lost reply counts once); with
+     * different content it is an error naming the batch id. Content is compared by a 64-bit
+     * hash of the events as jsonb (jsonb_hash_extended: equal JSON, whatever its key order or
+     * spacing, hashes equal; a different batch collides with probability 2^-64), stored with
+     * the batch id; computed from the parsed value, it costs a tenth of a SHA-256 of its
+     * text. Invoker rights: cachemon_writer has INSERT on both tables and EXECUTE on
+     * cachemon._batch_seen, which compares a stored batch without reading it.
      */
     IF events IS NULL OR pg_catalog.jsonb_typeof(events) <> 'array' THEN
         RAISE EXCEPTION 'ingest_events: events must be a JSON array of event objects, got %',
             coalesce(pg_catalog.left(events::text, 200), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-
-    FOR v_event, v_index IN
-        SELECT e.value, e.ordinality - 1 FROM pg_catalog.jsonb_array_elements(events) WITH ORDINALITY AS e
-    LOOP
-        v_field := NULL;
-        v_problem := NULL;
-        IF pg_catalog.jsonb_typeof(v_event) <> 'object' THEN
-            RAISE EXCEPTION 'ingest_events: event % must be a JSON object, got %',
-                v_index, pg_catalog.left(v_event::text, 200)
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        SELECT k INTO v_field
-          FROM pg_catalog.jsonb_object_keys(v_event) AS k
-         WHERE k <> ALL (v_allowed)
-         LIMIT 1;
-        IF v_field IS NOT NULL THEN
-            RAISE EXCEPTION 'ingest_events: event %: unknown field "%"', v_index, v_field
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'known fields: ' || pg_catalog.array_to_string(v_allowed, ', ');
-        END IF;
-
-        -- implementation_type: required text, 1 to 64 characters, no surrounding blanks.
-        v_field := 'implementation_type';
-        v_value := v_event -> v_field;
-        IF v_value IS NULL OR pg_catalog.jsonb_typeof(v_value) <> 'string'
-           OR pg_catalog.length(v_value #>> '{}') NOT BETWEEN 1 AND 64
-           OR (v_value #>> '{}') ~ '^\s|\s$' THEN
-            v_problem := 'a string of 1 to 64 characters without surrounding blanks';
-        END IF;
-
-        IF v_problem IS NULL THEN
-            v_field := 'event_type';
-            v_value := v_event -> v_field;
-            IF v_value IS NULL OR pg_catalog.jsonb_typeof(v_value) <> 'string'
-               OR (v_value #>> '{}') NOT IN ('hit', 'miss', 'set', 'evict', 'error') THEN
-                v_problem := 'one of hit, miss, set, evict, error';
-            END IF;
-        END IF;
-
-        IF v_problem IS NULL THEN
-            v_field := 'recorded_at';
-            v_value := v_event -> v_field;
-            IF v_value IS NOT NULL AND pg_catalog.jsonb_typeof(v_value) <> 'null' THEN
-                IF pg_catalog.jsonb_typeof(v_value) <> 'string'
-                   OR (v_value #>> '{}') !~ '^\d{4}-\d{2}-\d{2}' THEN
-                    v_problem := 'an ISO 8601 timestamp string (with a UTC offset) or null';
-                ELSE
-                    BEGIN
-                        PERFORM (v_value #>> '{}')::timestamptz;
-                    EXCEPTION WHEN data_exception THEN
-                        v_problem := 'an ISO 8601 timestamp string (with a UTC offset) or null';
-                    END;
-                END IF;
-            END IF;
-        END IF;
-
-        IF v_problem IS NULL THEN
-            v_field := 'response_time_ms';
-            v_value := v_event -> v_field;
-            IF v_value IS NOT NULL AND pg_catalog.jsonb_typeof(v_value) <> 'null'
-               AND (pg_catalog.jsonb_typeof(v_value) <> 'number'
-                    OR (v_value #>> '{}')::numeric < 0
-                    OR (v_value #>> '{}')::numeric >= 1e308) THEN
-                v_problem := 'a number >= 0 or null';
-            END IF;
-        END IF;
-
-        IF v_problem IS NULL THEN
-            v_field := 'cache_size';
-            v_value := v_event -> v_field;
-            IF v_value IS NOT NULL AND pg_catalog.jsonb_typeof(v_value) <> 'null' THEN
-                IF pg_catalog.jsonb_typeof(v_value) <> 'number' THEN
-                    v_problem := 'an integer >= 0 or null';
-                ELSE
-                    v_number := (v_value #>> '{}')::numeric;
-                    IF v_number < 0 OR v_number <> pg_catalog.trunc(v_number)
-                       OR v_number > 9223372036854775807 THEN
-                        v_problem := 'an integer >= 0 or null';
-                    END IF;
-                END IF;
-            END IF;
-        END IF;
-
-        IF v_problem IS NULL THEN
-            v_field := 'cache_key';
-            v_value := v_event -> v_field;
-            IF v_value IS NOT NULL AND pg_catalog.jsonb_typeof(v_value) <> 'null'
-               AND (pg_catalog.jsonb_typeof(v_value) <> 'string'
-                    OR pg_catalog.length(v_value #>> '{}') > 4096) THEN
-                v_problem := 'a string of at most 4096 characters or null';
-            END IF;
-        END IF;
-
-        IF v_problem IS NULL THEN
-            v_field := 'error_type';
-            v_value := v_event -> v_field;
-            IF v_value IS NOT NULL AND pg_catalog.jsonb_typeof(v_value) <> 'null'
-               AND (pg_catalog.jsonb_typeof(v_value) <> 'string'
-                    OR pg_catalog.length(v_value #>> '{}') > 256) THEN
-                v_problem := 'a string of at most 256 characters or null';
-            END IF;
-        END IF;
-
-        IF v_problem IS NULL THEN
-            v_field := 'error_message';
-            v_value := v_event -> v_field;
-            IF v_value IS NOT NULL AND pg_catalog.jsonb_typeof(v_value) <> 'null'
-               AND (pg_catalog.jsonb_typeof(v_value) <> 'string'
-                    OR pg_catalog.length(v_value #>> '{}') > 4096) THEN
-                v_problem := 'a string of at most 4096 characters or null';
-            END IF;
-        END IF;
-
-        IF v_problem IS NOT NULL THEN
-            RAISE EXCEPTION 'ingest_events: event %: field "%" has invalid value %',
-                v_index, v_field, coalesce(pg_catalog.left(v_value::text, 200), '(missing)')
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = pg_catalog.format('%s must be %s', v_field, v_problem),
-                      HINT = 'the whole batch was refused; nothing was stored';
-        END IF;
-    END LOOP;
-
     v_count := pg_catalog.jsonb_array_length(events);
-    INSERT INTO cachemon._ingested_batches AS b (batch_id, event_count, source)
-    VALUES (v_batch_id, v_count::integer, 'ingest_events')
-    ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
-        RETURN 0;  -- this batch id is already stored: a retry, counted once
+    IF v_count = 0 THEN
+        RAISE NOTICE 'ingest_events: empty batch: nothing stored, batch id % not recorded', v_batch_id;
+        RETURN 0;
     END IF;
 
-    INSERT INTO cachemon.cache_metrics (recorded_at, implementation_type, event_type, cache_key,
-                                        response_time_ms, cache_size, error_type, error_message,
-                                        batch_id)
-    SELECT coalesce(r.recorded_at, pg_catalog.now()), r.implementation_type, r.event_type,
-           r.cache_key, r.response_time_ms, r.cache_size, r.error_type, r.error_message,
-           v_batch_id
-      FROM pg_catalog.jsonb_to_recordset(events) AS r (
-               recorded_at timestamptz, implementation_type text, event_type text,
-               cache_key text, response_time_ms double precision, cache_size bigint,
-               error_type text, error_message text);
-    RETURN v_count;
+    v_hash := pg_catalog.int8send(pg_catalog.jsonb_hash_extended(events, 1667326824));
+    INSERT INTO cachemon._ingested_batches AS b (batch_id, event_count, source, content_hash)
+    VALUES (v_batch_id, v_count, 'ingest_events', v_hash)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        v_seen := cachemon._batch_seen(v_batch_id, v_hash);
+        IF v_seen = 'different' THEN
+            RAISE EXCEPTION 'ingest_events: batch % was already stored with different content', v_batch_id
+                USING ERRCODE = 'unique_violation',
+                      DETAIL = 'A batch id names one batch: its events (compared by a hash of their JSON) must not change between retries.',
+                      HINT = 'Send new events under a new batch id (or none, to get a random one).';
+        END IF;
+        RAISE NOTICE 'ingest_events: batch % was already stored; nothing stored now', v_batch_id;
+        RETURN 0;  -- a retry of a stored batch, counted once
+    END IF;
+
+    BEGIN
+        INSERT INTO cachemon.cache_metrics (recorded_at, implementation_type, event_type, cache_key,
+                                            response_time_ms, cache_size, error_type, error_message,
+                                            batch_id)
+        SELECT coalesce(w.recorded_at::timestamptz, pg_catalog.now()), w.implementation_type,
+               w.event_type, w.cache_key,
+               w.f_rt, w.n_size::bigint,
+               w.error_type, w.error_message, v_batch_id
+          FROM (
+            SELECT v.*, CASE
+                   WHEN v.t_ev <> 'object' THEN '(event)'
+                   WHEN v.ev - v_allowed <> '{}'::jsonb THEN '(unknown)'
+                   WHEN CASE pg_catalog.jsonb_typeof(v.j_impl)
+                        WHEN 'string' THEN
+                            pg_catalog.length(v.implementation_type) NOT BETWEEN 1 AND 64
+                            OR v.implementation_type ~ '^\s|\s$|[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]'
+                        ELSE true END THEN 'implementation_type'
+                   WHEN CASE pg_catalog.jsonb_typeof(v.j_et)
+                        WHEN 'string' THEN v.event_type NOT IN ('hit', 'miss', 'set', 'evict', 'error')
+                        ELSE true END THEN 'event_type'
+                   WHEN CASE coalesce(pg_catalog.jsonb_typeof(v.j_ra), 'null')
+                        WHEN 'null' THEN false
+                        WHEN 'string' THEN
+                            -- A date, a time and an explicit offset (Z, +hh, +hhmm or
+                            -- +hh:mm); the cast below checks the rest. LIKE and substr, not
+                            -- a regular expression: a tenth of the cost per event.
+                            NOT (v.recorded_at LIKE '____-__-__%'
+                                 AND pg_catalog.substr(v.recorded_at, 11, 1) IN ('T', 't', ' ')
+                                 AND (pg_catalog.right(v.recorded_at, 1) IN ('Z', 'z')
+                                      OR pg_catalog.substr(v.recorded_at, pg_catalog.length(v.recorded_at) - 5, 1) IN ('+', '-')
+                                      OR pg_catalog.substr(v.recorded_at, pg_catalog.length(v.recorded_at) - 4, 1) IN ('+', '-')
+                                      OR pg_catalog.substr(v.recorded_at, pg_catalog.length(v.recorded_at) - 2, 1) IN ('+', '-')))
+                        ELSE true END THEN 'recorded_at'
+                   WHEN CASE coalesce(v.t_rt, 'null')
+                        WHEN 'null' THEN false
+                        WHEN 'number' THEN v.f_rt NOT BETWEEN 0 AND v_max_rt_f
+                        ELSE true END THEN 'response_time_ms'
+                   WHEN CASE coalesce(v.t_size, 'null')
+                        WHEN 'null' THEN false
+                        WHEN 'number' THEN
+                            v.n_size NOT BETWEEN 0 AND 9223372036854775807
+                            OR v.n_size <> pg_catalog.trunc(v.n_size)
+                        ELSE true END THEN 'cache_size'
+                   WHEN CASE coalesce(pg_catalog.jsonb_typeof(v.j_key), 'null')
+                        WHEN 'null' THEN false
+                        WHEN 'string' THEN pg_catalog.length(v.cache_key) > 4096 OR v.cache_key ~ '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]'
+                        ELSE true END THEN 'cache_key'
+                   WHEN CASE coalesce(pg_catalog.jsonb_typeof(v.j_etype), 'null')
+                        WHEN 'null' THEN false
+                        WHEN 'string' THEN pg_catalog.length(v.error_type) > 256 OR v.error_type ~ '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]'
+                        ELSE true END THEN 'error_type'
+                   WHEN CASE coalesce(pg_catalog.jsonb_typeof(v.j_emsg), 'null')
+                        WHEN 'null' THEN false
+                        WHEN 'string' THEN pg_catalog.length(v.error_message) > 4096 OR v.error_message ~ '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]'
+                        ELSE true END THEN 'error_message'
+                   END AS bad
+              FROM (
+                -- Each field read once: its JSON value (for its type) and its text.
+                SELECT x.*, x.j_impl #>> '{}' AS implementation_type, x.j_et #>> '{}' AS event_type,
+                       pg_catalog.jsonb_typeof(x.j_rt) AS t_rt, pg_catalog.jsonb_typeof(x.j_size) AS t_size,
+                       CASE pg_catalog.jsonb_typeof(x.j_rt) WHEN 'number' THEN (x.j_rt)::double precision END AS f_rt,
+                       CASE pg_catalog.jsonb_typeof(x.j_size) WHEN 'number' THEN (x.j_size)::numeric END AS n_size,
+                       x.j_ra #>> '{}' AS recorded_at, x.j_key #>> '{}' AS cache_key,
+                       x.j_etype #>> '{}' AS error_type, x.j_emsg #>> '{}' AS error_message
+                  FROM (SELECT e.ordinality - 1 AS idx, e.value AS ev,
+                               pg_catalog.jsonb_typeof(e.value) AS t_ev,
+                               e.value -> 'implementation_type' AS j_impl,
+                               e.value -> 'event_type' AS j_et,
+                               e.value -> 'recorded_at' AS j_ra,
+                               e.value -> 'response_time_ms' AS j_rt,
+                               e.value -> 'cache_size' AS j_size,
+                               e.value -> 'cache_key' AS j_key,
+                               e.value -> 'error_type' AS j_etype,
+                               e.value -> 'error_message' AS j_emsg
+                          FROM pg_catalog.jsonb_array_elements(events) WITH ORDINALITY AS e
+                        OFFSET 0) AS x
+                OFFSET 0) AS v
+            OFFSET 0) AS w
+         WHERE w.bad IS NULL OR cachemon._ingest_refuse(w.idx, w.bad, w.ev, v_max_rt);
+        GET DIAGNOSTICS v_stored = ROW_COUNT;
+    EXCEPTION
+    WHEN invalid_parameter_value THEN
+        RAISE;  -- the refusal of _ingest_refuse, or of the ingest trigger: already clear
+    WHEN data_exception THEN
+        -- A value that passed the checks above but not its cast: find the first such element.
+        GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+        FOR v_event, v_index IN
+            SELECT e.value, e.ordinality - 1
+              FROM pg_catalog.jsonb_array_elements(events) WITH ORDINALITY AS e
+             ORDER BY e.ordinality
+        LOOP
+            v_field := NULL;
+            BEGIN
+                v_field := 'recorded_at';
+                PERFORM (v_event ->> 'recorded_at')::timestamptz;
+                v_field := 'response_time_ms';
+                PERFORM (v_event ->> 'response_time_ms')::double precision;
+                v_field := 'cache_size';
+                PERFORM (v_event -> 'cache_size')::numeric::bigint;
+                v_field := NULL;
+            EXCEPTION WHEN data_exception THEN
+                PERFORM cachemon._ingest_refuse(v_index, v_field, v_event, v_max_rt);
+            END;
+        END LOOP;
+        RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = 'ingest_events: ' || v_message;
+    END;
+    RETURN v_stored;
 END
 $function$;
 
 COMMENT ON FUNCTION cachemon.ingest_events(jsonb, uuid) IS
     'Store a batch of cache events given as a JSON array of objects (implementation_type, event_type, '
-    'and optional recorded_at, cache_key, response_time_ms, cache_size, error_type, error_message). '
-    'All or nothing: a bad event refuses the batch with an error naming its index, field and value. '
-    'Idempotent by batch_id: a batch id already stored returns 0. Returns the number of events stored; '
-    'events without recorded_at get now().';
+    'and optional recorded_at with an explicit UTC offset, cache_key, response_time_ms, cache_size, '
+    'error_type, error_message). All or nothing: a bad event refuses the batch with an error naming its '
+    'index, field and value. Idempotent by batch_id: a batch id already stored with the same content '
+    'returns 0, with other content it is an error; an empty array stores nothing. Returns the number of '
+    'events stored; events without recorded_at get now().';
 
 REVOKE ALL ON FUNCTION cachemon.ingest_events(jsonb, uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.ingest_events(jsonb, uuid) TO cachemon_writer, cachemon_admin;

@@ -14,18 +14,25 @@ DECLARE
     v_obs cachemon.cache_auditor_observations;
 BEGIN
     /*
+     * Inputs are checked (docs/security.md): p_now at most a day ahead of the database
+     * clock and not before the finding's first_seen_at (cachemon._check_now), the name 1 to
+     * 200 characters without control or bidi characters, which would reach terminals and
+     * pages.
+     *
      * A person closes a live finding: status 'resolved' with who, when and an optional note
      * (details.resolution_note). The rule's breach streak restarts, so if the condition
      * still holds a new finding opens only after auditor.open_after more breached
      * evaluations. Resolving a resolved finding changes nothing; an unknown id is an error.
      */
-    IF v_by IS NULL OR v_by = '' OR pg_catalog.length(v_by) > 200 THEN
-        RAISE EXCEPTION 'resolve_observation: resolved_by must be 1..200 characters, got %',
-            coalesce(pg_catalog.quote_literal(resolve_observation.resolved_by), 'NULL')
+    IF v_by IS NULL OR v_by = '' OR pg_catalog.length(v_by) > 200
+       OR v_by ~ '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]' THEN
+        RAISE EXCEPTION 'resolve_observation: resolved_by must be 1..200 characters without control or bidi characters, got %',
+            coalesce(pg_catalog.quote_literal(pg_catalog.regexp_replace(
+                pg_catalog.left(resolve_observation.resolved_by, 200), '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]', '?', 'g')), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF pg_catalog.length(note) > 1000 THEN
-        RAISE EXCEPTION 'resolve_observation: note must be at most 1000 characters, got %',
+    IF pg_catalog.length(note) > 1000 OR note ~ '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]' THEN
+        RAISE EXCEPTION 'resolve_observation: note must be at most 1000 characters without control or bidi characters (got % characters)',
             pg_catalog.length(note) USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT o.* INTO v_obs FROM cachemon.cache_auditor_observations AS o
@@ -35,6 +42,7 @@ BEGIN
             coalesce(resolve_observation.observation_id::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM cachemon._check_now(p_now, v_obs.first_seen_at);
     IF v_obs.status = 'resolved' THEN
         RETURN v_obs;
     END IF;

@@ -19,11 +19,24 @@ CREATE TABLE cachemon.cache_metrics (
     CONSTRAINT cache_metrics_event_type_check
         CHECK (event_type IN ('hit', 'miss', 'set', 'evict', 'error')),
     CONSTRAINT cache_metrics_cache_key_length CHECK (pg_catalog.length(cache_key) <= 4096),
+    -- Value domains (docs/security.md, "Input domains and the pipeline"): a latency is finite,
+    -- >= 0 and at most one day; text carries no control characters (C0, DEL, C1) and no bidi
+    -- controls (U+202A-U+202E, U+2066-U+2069). ingest_events, COPY and the collector all meet
+    -- these checks; ingest_events and the collector check the same rules first, to name the
+    -- event and field.
     CONSTRAINT cache_metrics_response_time_ms_check
-        CHECK (response_time_ms >= 0 AND response_time_ms < 'Infinity'::double precision),
+        CHECK (response_time_ms >= 0 AND response_time_ms <= 86400000),
     CONSTRAINT cache_metrics_cache_size_check CHECK (cache_size >= 0),
     CONSTRAINT cache_metrics_error_type_length CHECK (pg_catalog.length(error_type) <= 256),
-    CONSTRAINT cache_metrics_error_message_length CHECK (pg_catalog.length(error_message) <= 4096)
+    CONSTRAINT cache_metrics_error_message_length CHECK (pg_catalog.length(error_message) <= 4096),
+    CONSTRAINT cache_metrics_implementation_type_no_control
+        CHECK (implementation_type !~ '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]'),
+    CONSTRAINT cache_metrics_cache_key_no_control
+        CHECK (cache_key !~ '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]'),
+    CONSTRAINT cache_metrics_error_type_no_control
+        CHECK (error_type !~ '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]'),
+    CONSTRAINT cache_metrics_error_message_no_control
+        CHECK (error_message !~ '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]')
 ) PARTITION BY RANGE (recorded_at);
 
 COMMENT ON TABLE cachemon.cache_metrics IS

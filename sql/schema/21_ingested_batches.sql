@@ -9,6 +9,7 @@ CREATE TABLE cachemon._ingested_batches (
     event_count  integer     NOT NULL,
     source       text        NOT NULL DEFAULT 'collector',
     received_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    content_hash bytea,
     CONSTRAINT _ingested_batches_event_count_check CHECK (event_count >= 0),
     CONSTRAINT _ingested_batches_source_check CHECK (pg_catalog.length(source) BETWEEN 1 AND 64)
 );
@@ -17,6 +18,8 @@ CREATE INDEX _ingested_batches_received_at_idx ON cachemon._ingested_batches (re
 
 COMMENT ON TABLE cachemon._ingested_batches IS
     'Internal: ids of stored ingest batches, so a retried batch is stored once; pruned after raw retention';
+COMMENT ON COLUMN cachemon._ingested_batches.content_hash IS
+    '64-bit hash of the batch''s events as jsonb (jsonb_hash_extended; ingest_events only): a replay of the id with other content is refused';
 COMMENT ON COLUMN cachemon._ingested_batches.source IS
     'Which path stored the batch: collector, ingest_events or cli';
 

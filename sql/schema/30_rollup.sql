@@ -31,8 +31,10 @@ CREATE INDEX cache_metrics_1min_implementation_type_bucket_idx
 
 -- The queue. Every statement that inserts (or deletes) raw events appends the distinct
 -- (minute, implementation) pairs it touched, in its own transaction (trigger
--- cachemon._mark_dirty_buckets). Append-only on the ingest side (no unique key, so concurrent
--- ingests never wait for each other); tick() deletes the marks it claims.
+-- cachemon._mark_dirty_buckets, SECURITY DEFINER: the only writer of marks besides admins).
+-- Append-only on the ingest side (no unique key, so concurrent ingests never wait for each
+-- other); tick() deletes the marks it claims. cachemon_writer has no privilege on it: a
+-- forged mark could make tick() delete a minute's row or hold real minutes back.
 CREATE TABLE cachemon._dirty_buckets (
     bucket               timestamptz NOT NULL,
     implementation_type  text        NOT NULL,
@@ -45,10 +47,7 @@ COMMENT ON TABLE cachemon._dirty_buckets IS
 
 ALTER TABLE cachemon._dirty_buckets ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON cachemon._dirty_buckets FROM PUBLIC;
-GRANT INSERT ON cachemon._dirty_buckets TO cachemon_writer;
 GRANT SELECT, INSERT, DELETE ON cachemon._dirty_buckets TO cachemon_admin;
-CREATE POLICY _dirty_buckets_writer_insert ON cachemon._dirty_buckets
-    FOR INSERT TO cachemon_writer WITH CHECK (true);
 CREATE POLICY _dirty_buckets_admin_all ON cachemon._dirty_buckets
     FOR ALL TO cachemon_admin USING (true) WITH CHECK (true);
 
@@ -60,10 +59,12 @@ CREATE TYPE cachemon.tick_result AS (
     buckets_left    bigint,
     oldest_pending  timestamptz,
     auditor         text,
-    duration_ms     double precision
+    duration_ms     double precision,
+    buckets_failed  integer,
+    failure         text
 );
 COMMENT ON TYPE cachemon.tick_result IS
-    'What one cachemon.tick() did: status (done, busy, standby), minutes and hours recomputed, queue rows claimed, distinct buckets still queued and the oldest of them, auditor outcome, duration';
+    'What one cachemon.tick() did: status (done, busy, standby), minutes and hours recomputed, queue rows claimed, distinct buckets still queued and the oldest of them, auditor outcome, duration; buckets that failed to roll up (left queued, reported with a WARNING) and the first failure''s message';
 
 CREATE TYPE cachemon.maintenance_result AS (
     status                text,

@@ -1,0 +1,23 @@
+"""Hardening: value domains, settings rules, queue marks only from ingest, p_now bounds.
+
+Revision ID: 0005_hardening
+Revises: 0004_auditor
+Create Date: 2026-11-29 19:04:34.678473
+
+The SQL this revision runs lives in the folder of the same name (see alembic/README.md).
+"""
+
+from orchestrator.migrations import downgrade_revision, upgrade_revision
+
+revision = "0005_hardening"
+down_revision = "0004_auditor"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    upgrade_revision(__file__)
+
+
+def downgrade() -> None:
+    downgrade_revision(__file__)

@@ -1,0 +1,134 @@
+"""ingest_events at set speed: rows/s beside a bare set-based INSERT of the same rows, same run.
+
+    .venv/bin/python benchmarks/bench_ingest.py                 # batches of 1,000 and 10,000
+    .venv/bin/python benchmarks/bench_ingest.py --runs 5
+
+Without --database-url it starts a throwaway local cluster (orchestrator.localpg) and removes
+it at the end. It creates (and drops) database ``cachemon_bench``.
+
+For each batch size, the same JSON array of events (recent times with a UTC offset, two
+implementations, keys, latencies, sizes, 1% errors with a message) is stored, alternately, by
+
+- ``cachemon.ingest_events(events)``: validation of every element (one set-wise statement),
+  the batch id and its content hash, the rows;
+- a bare ``INSERT INTO cachemon.cache_metrics SELECT ... FROM jsonb_to_recordset(events)``:
+  no validation, no batch id (the table's CHECKs and marking trigger run for both);
+- for reference, the per-row PL/pgSQL loop of revision 0002 (the frozen copy, installed under
+  another name).
+
+Each figure is the median of --runs calls; the ratio ingest_events / bare is printed (issue 8
+section 5 targets at most 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from bench_rollup import DB, Conn, fresh_database, server
+from psycopg.rows import dict_row
+
+from orchestrator.paths import alembic_dir
+
+BARE = """
+INSERT INTO cachemon.cache_metrics (recorded_at, implementation_type, event_type, cache_key,
+                                    response_time_ms, cache_size, error_type, error_message)
+SELECT coalesce(r.recorded_at, now()), r.implementation_type, r.event_type, r.cache_key,
+       r.response_time_ms, r.cache_size, r.error_type, r.error_message
+  FROM jsonb_to_recordset(%s::jsonb) AS r (
+           recorded_at timestamptz, implementation_type text, event_type text, cache_key text,
+           response_time_ms double precision, cache_size bigint, error_type text,
+           error_message text)
+"""
+
+
+def make_events(n: int, rng: random.Random) -> str:
+    now = datetime.now(UTC)
+    events = []
+    for i in range(n):
+        kind = "error" if rng.random() < 0.01 else rng.choice(["hit", "hit", "hit", "miss", "set"])
+        event: dict[str, object] = {
+            "recorded_at": (now - timedelta(seconds=rng.uniform(0, 3600))).isoformat(),
+            "implementation_type": "new" if i % 2 else "legacy",
+            "event_type": kind,
+            "cache_key": f"{rng.getrandbits(64):016x}",
+            "response_time_ms": round(rng.lognormvariate(2, 0.6), 3),
+            "cache_size": rng.randint(100, 100_000),
+        }
+        if kind == "error":
+            event["error_type"] = "TimeoutError"
+            event["error_message"] = "cache backend did not answer in 50 ms"
+        events.append(event)
+    return json.dumps(events)
+
+
+def install_loop_reference(conn: Conn) -> None:
+    """The per-row loop of revision 0002, as cachemon.ingest_events_loop (dropped at the end)."""
+    frozen = alembic_dir() / "versions" / "0002_ingest" / "functions" / "ingest_events.sql"
+    text = frozen.read_text().replace("cachemon.ingest_events(", "cachemon.ingest_events_loop(")
+    text = text.replace("ingest_events.batch_id", "ingest_events_loop.batch_id")
+    # 0002's loop cast and compare with the old domains; it stands for the old cost only.
+    conn.execute(text.encode())
+
+
+def seconds(conn: Conn, sql: str, params: tuple[object, ...]) -> float:
+    start = time.perf_counter()
+    conn.execute(sql, params)
+    return time.perf_counter() - start
+
+
+def bench(conn: Conn, n: int, runs: int) -> None:
+    payload = make_events(n, random.Random(n))
+    calls = {
+        "ingest_events": ("SELECT cachemon.ingest_events(%s::jsonb, %s)", True),
+        "bare INSERT": (BARE, False),
+        "0002 per-row loop": ("SELECT cachemon.ingest_events_loop(%s::jsonb, %s)", True),
+    }
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for sql, with_id in calls.values():  # warm-up
+        conn.execute(sql, (payload, uuid.uuid4()) if with_id else (payload,))
+    for _ in range(runs):
+        for name, (sql, with_id) in calls.items():
+            params = (payload, uuid.uuid4()) if with_id else (payload,)
+            times[name].append(seconds(conn, sql, params))
+        conn.execute("TRUNCATE cachemon.cache_metrics, cachemon._dirty_buckets")
+    bare = statistics.median(times["bare INSERT"])
+    print(f"batches of {n:,} events (median of {runs}):")
+    for name in calls:
+        med = statistics.median(times[name])
+        print(
+            f"   {name:<20} {med * 1000:8.1f} ms  {n / med:10,.0f} rows/s"
+            f"   ratio to bare {med / bare:5.2f}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", help="superuser URL of a server (default: start one)")
+    parser.add_argument("--runs", type=int, default=15, help="calls per figure (median)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000])
+    args = parser.parse_args(argv)
+    with server(args.database_url) as base:
+        url = fresh_database(base)
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            version = conn.execute("SHOW server_version").fetchone()
+            print(f"PostgreSQL {version and version['server_version']}, database {DB}")
+            install_loop_reference(conn)
+            for n in args.sizes:
+                bench(conn, n, args.runs)
+        parts = urlsplit(base)
+        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as c:
+            c.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
