@@ -10,8 +10,8 @@ AS $function$
      * a table "job_run_details" (and a trigger on it) or a function "schedule", and whatever
      * it planted would run as the caller. This returns the oid of the table p_name (p_argtypes
      * NULL) or of the function p_name(p_argtypes) only when that object is a member of the
-     * installed extension pg_cron (pg_depend deptype 'e' on its pg_extension row, in the
-     * extension's own schema); else NULL. pg_cron is not a trusted extension, so only a
+     * installed extension pg_cron (pg_depend deptype 'e' on its pg_extension row) and lives in
+     * schema cron, itself a member of that extension; else NULL. pg_cron is not a trusted extension, so only a
      * superuser can have installed it. Reads only the catalogs, so it needs no privilege on
      * schema cron and never raises "permission denied for schema".
      */
@@ -25,11 +25,20 @@ AS $function$
         ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.oid = d.objid
       LEFT JOIN pg_catalog.pg_proc AS p
         ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = d.objid
+      JOIN pg_catalog.pg_namespace AS n ON n.nspname = 'cron'
      WHERE e.extname = 'pg_cron'
+       AND EXISTS (SELECT FROM pg_catalog.pg_depend AS s
+                    WHERE s.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                      AND s.objid = n.oid
+                      AND s.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+                      AND s.refobjid = e.oid
+                      AND s.deptype = 'e')
        AND CASE WHEN p_argtypes IS NULL
-                THEN c.relname = p_name AND c.relnamespace = e.extnamespace AND c.relkind = 'r'
-                ELSE p.proname = p_name AND p.pronamespace = e.extnamespace
-                     AND p.proargtypes::pg_catalog.oid[] = p_argtypes::pg_catalog.oid[]
+                THEN c.relname = p_name AND c.relkind = 'r'
+                     AND c.relnamespace = n.oid
+                ELSE p.proname = p_name AND p.pronamespace = n.oid
+                     AND pg_catalog.array_to_string(p.proargtypes::pg_catalog.oid[], ',')
+                         = pg_catalog.array_to_string(p_argtypes::pg_catalog.oid[], ',')
            END
      LIMIT 1
 $function$;

@@ -26,8 +26,9 @@ AS $function$
       JOIN pg_catalog.pg_proc AS p ON p.pronamespace = n.oid
      WHERE n.nspname = 'realtime'
        AND p.proname = 'send'
-       AND p.proargtypes::pg_catalog.oid[]
-           = ARRAY['jsonb', 'text', 'text', 'boolean']::pg_catalog.regtype[]::pg_catalog.oid[]
+       AND pg_catalog.array_to_string(p.proargtypes::pg_catalog.oid[], ',')
+           = pg_catalog.array_to_string(
+                 ARRAY['jsonb', 'text', 'text', 'boolean']::pg_catalog.regtype[]::pg_catalog.oid[], ',')
        AND n.nspowner IN (SELECT oid FROM trusted)
        AND p.proowner IN (SELECT oid FROM trusted)
        AND NOT EXISTS (
