@@ -220,7 +220,8 @@ def manifest_differences(expected: Manifest, actual: Manifest) -> list[str]:
     for kind in sorted(set(expected) | set(actual)):
         want, have = expected.get(kind, {}), actual.get(kind, {})
         lines.extend(f"{kind}: - {key} (missing)" for key in sorted(set(want) - set(have)))
-        lines.extend(f"{kind}: + {key} (not in the package)" for key in sorted(set(have) - set(want)))
+        extra = sorted(set(have) - set(want))
+        lines.extend(f"{kind}: + {key} (not in the package)" for key in extra)
         lines.extend(
             f"{kind}: ~ {key} (definition differs)"
             for key in sorted(set(want) & set(have))

@@ -190,7 +190,38 @@ def main(argv: list[str] | None = None) -> int:
     snap = sub.add_parser("snapshot", help="freeze changed sql/functions files into a revision")
     snap.add_argument("revision", help="revision folder name or its numeric prefix, e.g. 0002")
     sub.add_parser("stale", help="list function files not frozen in any revision yet")
+    man = sub.add_parser(
+        "manifest",
+        help="(re)write revisions' manifest.json (file hashes and installed-function hashes)",
+    )
+    which = man.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every revision")
+    which.add_argument("revision", nargs="?", help="revision folder name or numeric prefix")
+    man.add_argument(
+        "--database-url",
+        default=None,
+        help="a server where this role may create databases (default: a throwaway local cluster)",
+    )
+    sub.add_parser("verify", help="check every revision's SQL files against its manifest")
     args = parser.parse_args(argv)
+    if args.command == "manifest":
+        from orchestrator import manifest
+
+        names = None
+        if not args.all:
+            names = [f.name for f in revision_folders() if f.name.startswith(args.revision)]
+            if len(names) != 1:
+                raise SystemExit(f"no single revision folder matches {args.revision!r}")
+        for path in manifest.generate(names, args.database_url):
+            print(f"wrote {path.relative_to(path.parents[3])}")
+        return 0
+    if args.command == "verify":
+        from orchestrator import manifest
+
+        problems = manifest.frozen_file_mismatches()
+        for line in problems:
+            print(line)
+        return 1 if problems else 0
     if args.command == "snapshot":
         for name in snapshot(args.revision):
             print(f"froze {name}")
