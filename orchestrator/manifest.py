@@ -70,10 +70,10 @@ def head_catalog(revision: str) -> catalog.Manifest | None:
     return None
 
 
-def frozen_file_mismatches() -> list[str]:
+def frozen_file_mismatches(versions: Path | None = None) -> list[str]:
     """One line per revision without a manifest, or whose SQL files differ from it."""
     problems: list[str] = []
-    for folder in revision_folders():
+    for folder in revision_folders(versions):
         data = load(folder)
         if data is None:
             problems.append(f"{folder.name}: no {MANIFEST}")
@@ -109,9 +109,12 @@ def _with_dbname(url: str, dbname: str) -> str:
     return urlunsplit(parts._replace(path="/" + dbname))
 
 
-def generate(revisions: list[str] | None = None, url: str | None = None) -> list[Path]:
+def generate(
+    revisions: list[str] | None = None, url: str | None = None, out: Path | None = None
+) -> list[Path]:
     """Write ``manifest.json`` for the named revision folders (None: all), upgrading a scratch
-    database from nothing through every revision in order. Returns the files written."""
+    database from nothing through every revision in order. Returns the files written (into
+    the revision folders, or ``out/<revision>/`` when ``out`` is given)."""
     from orchestrator import dbversions
 
     folders = revision_folders()
