@@ -140,7 +140,8 @@ def generate(
                     "files": file_hashes(folder),
                     "catalog": fingerprint,
                 }
-                path = manifest_path(folder)
+                path = manifest_path(folder if out is None else out / folder.name)
+                path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
                 written.append(path)
         finally:
