@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -58,10 +59,32 @@ def libpq_url(url: str) -> str:
     return url
 
 
+# Every Alembic run waits at most this long for a table lock, and lets no statement run longer
+# (after it holds the advisory lock, so a second upgrade still waits for the first). When the
+# lock_timeout expires (ingest or a long query holds the table), the whole upgrade rolls back
+# and nothing has changed: run it again, or see docs/security.md ("Upgrading a live database").
+LOCK_TIMEOUT_ENV = "CACHEMON_MIGRATION_LOCK_TIMEOUT"
+STATEMENT_TIMEOUT_ENV = "CACHEMON_MIGRATION_STATEMENT_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = "5s"
+DEFAULT_STATEMENT_TIMEOUT = "30min"
+_DURATION = re.compile(r"[0-9]{1,9}(ms|s|min|h)?")
+
+
+def _duration(env: str, default: str) -> str:
+    value = os.environ.get(env) or default
+    if not _DURATION.fullmatch(value):
+        raise RuntimeError(f"{env} must be a duration such as 5s, 500ms or 2min, got {value!r}")
+    return value
+
+
 def prepare_statements() -> list[str]:
     """What every Alembic run executes first, inside its transaction."""
+    lock_timeout = _duration(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT)
+    statement_timeout = _duration(STATEMENT_TIMEOUT_ENV, DEFAULT_STATEMENT_TIMEOUT)
     return [
         f"SELECT pg_catalog.pg_advisory_xact_lock({ADVISORY_LOCK_KEY})",
+        f"SET LOCAL lock_timeout = '{lock_timeout}'",
+        f"SET LOCAL statement_timeout = '{statement_timeout}'",
         f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
     ]
 
