@@ -4,13 +4,14 @@ and notifications carry identifiers only. Each attack is performed, then shown i
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from orchestrator import dbversions
+from orchestrator import dbversions, watch
 from tests.conftest import Server
 from tests.rollup_helpers import db_now, insert_events
 from tests.trust_helpers import attacker, is_superuser, login_role
@@ -289,3 +290,37 @@ def test_cachemon_admin_manages_pg_cron_and_jobs_do_not_run_as_superuser(
         "rolreplication": False,
         "member_of": ["cachemon_admin"],
     }
+
+
+def _watch_one(url: str, db_url: str, minutes_ago: int) -> dict[str, object]:
+    ready = threading.Event()
+    got: list[dict[str, object]] = []
+
+    def run() -> None:
+        got.extend(watch.listen(url, duration=10, max_events=1, on_ready=ready.set))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert ready.wait(10)
+    with psycopg.connect(db_url, autocommit=True) as owner:
+        owner.execute(
+            "INSERT INTO cachemon.cache_metrics_1min (bucket, implementation_type, hits, misses,"
+            " total_events, hit_rate)"
+            " VALUES (date_trunc('minute', now()) - make_interval(mins => %s),"
+            " 'new', 8, 2, 10, 80)",
+            (minutes_ago,),
+        )
+    thread.join(15)
+    assert len(got) == 1
+    return got[0]
+
+
+def test_watch_reads_the_row_through_rls_as_the_connected_role(db_url: str) -> None:
+    """`cachemon watch` as a reader shows the numbers (read through RLS); as a role without
+    cachemon roles it shows the identifiers and nothing else."""
+    _, reader_url = login_role(db_url, "viewer", "cachemon_reader")
+    seen = _watch_one(reader_url, db_url, 1)
+    assert seen["total_events"] == 10 and "hit=80.0%" in watch.format_event(seen)
+    _, nobody_url = login_role(db_url, "nobody")
+    seen = _watch_one(nobody_url, db_url, 2)
+    assert set(seen) == {"topic", "table", "op", "bucket", "implementation_type"}
