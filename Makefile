@@ -3,7 +3,7 @@
 #   make test   set up and run every check and test (what CI runs)
 VENV := .venv/bin
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint squawk bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,10 @@ lint: setup
 
 test: lint
 	$(VENV)/pytest
+
+# squawk over `cachemon db sql` (waivers with reasons in .squawk.toml); also part of `make test`.
+squawk: setup
+	$(VENV)/pytest tests/test_squawk.py -q -p no:cacheprovider
 
 bench: setup
 	$(VENV)/python benchmarks/run_all.py

@@ -7,6 +7,7 @@ it to prove that ``alembic upgrade head`` equals a build from the current SQL fi
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import psycopg
@@ -149,4 +150,81 @@ def differences(left: Fingerprint, right: Fingerprint) -> list[str]:
         a, b = set(left.get(kind, [])), set(right.get(kind, []))
         lines.extend(f"{kind}: - {row}" for row in sorted(a - b))
         lines.extend(f"{kind}: + {row}" for row in sorted(b - a))
+    return lines
+
+
+# What a revision's manifest records about the installed functions and triggers: the same
+# facts as QUERIES["functions"] / ["triggers"], but independent of who installed them (the
+# owner's own ACL entry and every grantor are left out), so a manifest made on one server
+# holds on another.
+MANIFEST_QUERIES: dict[str, str] = {
+    "functions": """
+        SELECT p.oid::regprocedure::text AS key,
+               concat_ws(E'\\n',
+                   p.prokind::text,
+                   pg_catalog.pg_get_function_result(p.oid),
+                   pg_catalog.pg_get_function_arguments(p.oid),
+                   l.lanname, p.provolatile::text, p.proparallel::text,
+                   p.prosecdef::text, p.proisstrict::text,
+                   coalesce(p.proconfig::text, ''),
+                   coalesce(pg_catalog.obj_description(p.oid, 'pg_proc'), ''),
+                   coalesce((SELECT string_agg(e.entry, ',' ORDER BY e.entry)
+                               FROM (SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                                                 ELSE pg_catalog.pg_get_userbyid(a.grantee)
+                                            END || ':' || a.privilege_type AS entry
+                                       FROM pg_catalog.aclexplode(coalesce(
+                                                p.proacl, pg_catalog.acldefault('f', p.proowner)
+                                            )) AS a
+                                      WHERE a.grantee <> p.proowner) AS e), ''),
+                   p.prosrc) AS definition
+          FROM pg_catalog.pg_proc AS p
+          JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang
+         WHERE p.pronamespace = 'cachemon'::regnamespace
+    """,
+    "triggers": """
+        SELECT c.relname || '.' || t.tgname AS key,
+               pg_catalog.pg_get_triggerdef(t.oid) || E'\\n' || t.tgenabled::text AS definition
+          FROM pg_catalog.pg_trigger AS t
+          JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
+         WHERE c.relnamespace = 'cachemon'::regnamespace
+           AND NOT t.tgisinternal
+           AND NOT (c.relispartition AND c.relname ~ '_p[0-9]{8}$')
+    """,
+}
+
+Manifest = dict[str, dict[str, str]]
+
+
+def manifest_fingerprint(conn: psycopg.Connection[Any]) -> Manifest:
+    """For each function (by signature) and trigger (table.name) in schema ``cachemon``, the
+    sha256 of its normalized definition. Reads the catalogs only: it takes no table lock."""
+    exists = conn.execute(
+        "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'cachemon'"
+    ).fetchone()
+    result: Manifest = {}
+    for kind, query in MANIFEST_QUERIES.items():
+        result[kind] = {}
+        if not exists:
+            continue
+        with conn.cursor() as cur:
+            cur.execute(query)
+            for key, definition in cur.fetchall():
+                digest = hashlib.sha256(str(definition).encode()).hexdigest()
+                result[kind][str(key)] = digest
+    return result
+
+
+def manifest_differences(expected: Manifest, actual: Manifest) -> list[str]:
+    """Lines naming what the database lacks (-), has in addition (+) or has changed (~)."""
+    lines: list[str] = []
+    for kind in sorted(set(expected) | set(actual)):
+        want, have = expected.get(kind, {}), actual.get(kind, {})
+        lines.extend(f"{kind}: - {key} (missing)" for key in sorted(set(want) - set(have)))
+        extra = sorted(set(have) - set(want))
+        lines.extend(f"{kind}: + {key} (not in the package)" for key in extra)
+        lines.extend(
+            f"{kind}: ~ {key} (definition differs)"
+            for key in sorted(set(want) & set(have))
+            if want[key] != have[key]
+        )
     return lines

@@ -13,10 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
-from orchestrator import catalog
+from orchestrator import catalog, manifest
 from orchestrator.errors import translated
 from orchestrator.migrations import (
-    current_function_files,
     current_sql_files,
     libpq_url,
     sqlalchemy_url,
@@ -96,21 +95,23 @@ class CheckResult:
         return not self.behind and not self.drift
 
 
-def function_drift(conn: psycopg.Connection[Any]) -> list[str]:
-    """Differences between the database's functions and the package's ``sql/functions``.
+def function_drift(conn: psycopg.Connection[Any], revision: str | None = None) -> list[str]:
+    """Differences between the database's functions and triggers and what ``revision`` (default:
+    head) installs, as recorded in that revision's manifest (orchestrator/manifest.py).
 
-    Runs every function file inside a transaction that is rolled back, and compares the
-    catalog before and after: whatever the files would change is drift. Needs the privileges
-    of the schema's owner; takes the locks ``CREATE OR REPLACE FUNCTION`` takes, briefly.
+    Reads the catalogs only (no DDL, no table lock): a health check never blocks ingest. Any
+    role that can connect may run it; the function bodies it hashes are public in pg_proc.
     """
-    kinds = ("functions", "triggers")
-    with conn.transaction(force_rollback=True):
-        conn.execute("SET LOCAL lock_timeout = '10s'")
-        before = catalog.fingerprint(conn, kinds)
-        for path in current_function_files():
-            conn.execute(path.read_text().encode())
-        after = catalog.fingerprint(conn, kinds)
-    return catalog.differences(before, after)
+    revision = revision or head()
+    expected = manifest.head_catalog(revision)
+    if expected is None:
+        hint = "python -m orchestrator.migrations manifest --all"
+        return [f"no manifest for revision {revision}: run {hint}"]
+    with conn.transaction():
+        conn.execute("SET LOCAL lock_timeout = '2s'")
+        conn.execute("SET LOCAL statement_timeout = '30s'")
+        actual = catalog.manifest_fingerprint(conn)
+    return catalog.manifest_differences(expected, actual)
 
 
 def check(url: str | None = None) -> CheckResult:

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import importlib
 import os
 import re
 import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from orchestrator.paths import alembic_dir, sql_dir
 
@@ -59,10 +61,32 @@ def libpq_url(url: str) -> str:
     return url
 
 
+# Every Alembic run waits at most this long for a table lock, and lets no statement run longer
+# (after it holds the advisory lock, so a second upgrade still waits for the first). When the
+# lock_timeout expires (ingest or a long query holds the table), the whole upgrade rolls back
+# and nothing has changed: run it again, or see docs/security.md ("Upgrading a live database").
+LOCK_TIMEOUT_ENV = "CACHEMON_MIGRATION_LOCK_TIMEOUT"
+STATEMENT_TIMEOUT_ENV = "CACHEMON_MIGRATION_STATEMENT_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = "5s"
+DEFAULT_STATEMENT_TIMEOUT = "30min"
+_DURATION = re.compile(r"[0-9]{1,9}(ms|s|min|h)?")
+
+
+def _duration(env: str, default: str) -> str:
+    value = os.environ.get(env) or default
+    if not _DURATION.fullmatch(value):
+        raise RuntimeError(f"{env} must be a duration such as 5s, 500ms or 2min, got {value!r}")
+    return value
+
+
 def prepare_statements() -> list[str]:
     """What every Alembic run executes first, inside its transaction."""
+    lock_timeout = _duration(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT)
+    statement_timeout = _duration(STATEMENT_TIMEOUT_ENV, DEFAULT_STATEMENT_TIMEOUT)
     return [
         f"SELECT pg_catalog.pg_advisory_xact_lock({ADVISORY_LOCK_KEY})",
+        f"SET LOCAL lock_timeout = '{lock_timeout}'",
+        f"SET LOCAL statement_timeout = '{statement_timeout}'",
         f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
     ]
 
@@ -204,13 +228,46 @@ def snapshot(revision: str) -> list[str]:
     return copied
 
 
+def _manifest_module() -> Any:
+    # Imported by name: orchestrator.manifest imports this module (no import cycle for mypy).
+    return importlib.import_module("orchestrator.manifest")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestrator.migrations")
     sub = parser.add_subparsers(dest="command", required=True)
     snap = sub.add_parser("snapshot", help="freeze changed sql/functions files into a revision")
     snap.add_argument("revision", help="revision folder name or its numeric prefix, e.g. 0002")
     sub.add_parser("stale", help="list function files not frozen in any revision yet")
+    man = sub.add_parser(
+        "manifest",
+        help="(re)write revisions' manifest.json (file hashes and installed-function hashes)",
+    )
+    which = man.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every revision")
+    which.add_argument("revision", nargs="?", help="revision folder name or numeric prefix")
+    man.add_argument(
+        "--database-url",
+        default=None,
+        help="a server where this role may create databases (default: a throwaway local cluster)",
+    )
+    sub.add_parser("verify", help="check every revision's SQL files against its manifest")
     args = parser.parse_args(argv)
+    if args.command == "manifest":
+        manifest = _manifest_module()
+        names = None
+        if not args.all:
+            names = [f.name for f in revision_folders() if f.name.startswith(args.revision)]
+            if len(names) != 1:
+                raise SystemExit(f"no single revision folder matches {args.revision!r}")
+        for path in manifest.generate(names, args.database_url):
+            print(f"wrote {path.relative_to(path.parents[3])}")
+        return 0
+    if args.command == "verify":
+        problems = _manifest_module().frozen_file_mismatches()
+        for line in problems:
+            print(line)
+        return 1 if problems else 0
     if args.command == "snapshot":
         for name in snapshot(args.revision):
             print(f"froze {name}")

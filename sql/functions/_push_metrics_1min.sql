@@ -2,13 +2,20 @@ CREATE OR REPLACE FUNCTION cachemon._push_metrics_1min()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
     /*
+     * SECURITY DEFINER: the broadcast through Supabase's realtime.send needs USAGE on schema
+     * realtime, which the owner has and a login role granted cachemon_admin does not (it got
+     * "permission denied for schema realtime" from tick, acknowledge and resolve). The only
+     * input is the NEW row the trigger fires for; nothing from the caller reaches SQL text.
+     *
      * AFTER INSERT OR UPDATE on cache_metrics_1min: one small message per changed minute
-     * (about 2 per minute per implementation), topic 'cachemon:metrics_1min'. The payload
-     * names the row and carries the headline numbers; read the row for the rest.
+     * (about 2 per minute per implementation), topic 'cachemon:metrics_1min'. pg_notify gets
+     * the identifiers only (topic, table, op, bucket, implementation_type: see _push); the
+     * private realtime.send broadcast gets the headline numbers too.
      */
     PERFORM cachemon._push('cachemon:metrics_1min', TG_OP, pg_catalog.jsonb_build_object(
         'topic', 'cachemon:metrics_1min',
@@ -26,7 +33,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon._push_metrics_1min() IS
-    'Trigger: push each inserted or updated row of cache_metrics_1min (pg_notify channel cachemon_events; realtime.send topic cachemon:metrics_1min on Supabase).';
+    'Trigger (SECURITY DEFINER, to reach Supabase''s realtime.send whoever changes the row): push each inserted or updated row of cache_metrics_1min (pg_notify channel cachemon_events, identifiers only; realtime.send topic cachemon:metrics_1min on Supabase).';
 
 REVOKE ALL ON FUNCTION cachemon._push_metrics_1min() FROM PUBLIC;
 

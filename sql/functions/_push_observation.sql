@@ -2,13 +2,20 @@ CREATE OR REPLACE FUNCTION cachemon._push_observation()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
     /*
+     * SECURITY DEFINER: the broadcast through Supabase's realtime.send needs USAGE on schema
+     * realtime, which the owner has and a login role granted cachemon_admin does not (it got
+     * "permission denied for schema realtime" from tick, acknowledge and resolve). The only
+     * input is the NEW row the trigger fires for; nothing from the caller reaches SQL text.
+     *
      * AFTER INSERT OR UPDATE on cache_auditor_observations: a finding opened, was seen again,
-     * escalated, acknowledged or resolved. Topic 'cachemon:observations'. The message is
-     * cut to 300 characters so the payload stays far below pg_notify's 8000 bytes.
+     * escalated, acknowledged or resolved. Topic 'cachemon:observations'. pg_notify gets
+     * the identifiers only (topic, table, op, id: see _push); the private realtime.send
+     * broadcast gets the finding, its message cut to 300 characters.
      */
     PERFORM cachemon._push('cachemon:observations', TG_OP, pg_catalog.jsonb_build_object(
         'topic', 'cachemon:observations',
@@ -31,7 +38,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon._push_observation() IS
-    'Trigger: push each inserted or updated auditor finding (pg_notify channel cachemon_events; realtime.send topic cachemon:observations on Supabase).';
+    'Trigger (SECURITY DEFINER, to reach Supabase''s realtime.send whoever changes the row): push each inserted or updated auditor finding (pg_notify channel cachemon_events, identifiers only; realtime.send topic cachemon:observations on Supabase).';
 
 REVOKE ALL ON FUNCTION cachemon._push_observation() FROM PUBLIC;
 
