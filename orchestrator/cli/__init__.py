@@ -20,6 +20,7 @@ def main() -> None:
 from orchestrator.cli import (  # noqa: E402, F401
     audit,
     baseline,
+    dashboard,
     db,
     demo,
     ingest,
