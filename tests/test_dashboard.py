@@ -12,6 +12,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -353,3 +354,41 @@ def test_first_render_with_an_hour_of_data_is_quick(data_url: str, browser: Any)
         assert time.monotonic() - started < 15
         assert page.locator(".chart").count() == 7
         page.close()
+
+
+def test_demo_live_plays_with_the_dashboard_serving(db_url: str) -> None:
+    """`cachemon demo --live` (its player, sped up): the page answers while the minutes play,
+    and the findings the story opens show up on it."""
+    from orchestrator.demo_live import run_live
+
+    lines: list[str] = []
+    seen: list[dict[str, Any]] = []
+    thread = threading.Thread(
+        target=run_live,
+        args=(db_url,),
+        kwargs={
+            "say": lines.append,
+            "port": 0,
+            "baseline_hours": 2,
+            "live_minutes": 36,
+            "seconds_per_minute": 0.25,
+            "keep_serving": False,
+        },
+        daemon=True,
+    )
+    thread.start()
+    try:
+        _wait(lambda: any("dashboard: http" in x for x in lines), 120, "the dashboard line")
+        page = next(x for x in lines if "dashboard: http" in x).split()[1]
+        base = page.split("/?")[0]
+        while thread.is_alive():
+            r = httpx.get(base + "/.json?range=6h", timeout=10)
+            if r.status_code == 200:
+                seen.append(r.json())
+            time.sleep(1)
+    finally:
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert len(seen) >= 3
+    assert len(seen[-1]["timeseries"]["x"]) > len(seen[0]["timeseries"]["x"])
+    assert any("opened" in x for x in lines), lines

@@ -29,7 +29,14 @@ from orchestrator.cli.options import database_url_option
     show_envvar=True,
     help="Seed of the synthetic traffic.",
 )
-def demo(database_url: str | None, live_minutes: int, seed: int) -> None:
+@click.option(
+    "--live",
+    is_flag=True,
+    envvar="CACHEMON_DEMO_LIVE",
+    show_envvar=True,
+    help="Replay the live part a minute per second with the dashboard serving (Ctrl-C stops).",
+)
+def demo(database_url: str | None, live_minutes: int, seed: int, live: bool) -> None:
     """Play a cache migration: a day of legacy and new traffic, baselines, then new regresses
     and recovers while ticks and the auditor run.
 
@@ -37,4 +44,9 @@ def demo(database_url: str | None, live_minutes: int, seed: int) -> None:
     cachemon_demo, recreated on every run. With one, it writes demo events for `legacy` and
     `new` around the current time into that database.
     """
+    if live:
+        from orchestrator.demo_live import run_live
+
+        run_live(database_url, say=click.echo, live_minutes=live_minutes, seed=seed)
+        return
     demo_module.run_demo(database_url, say=click.echo, live_minutes=live_minutes, seed=seed)
