@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_collector.py", "bench_rollup.py", "bench_auditor.py"]
+SCRIPTS = ["bench_collector.py", "bench_rollup.py", "bench_auditor.py", "bench_dashboard.py"]
 
 
 def main() -> int:
