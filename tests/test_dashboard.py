@@ -9,6 +9,7 @@ acknowledges a finding, and is safe from hostile text in the database and from o
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from orchestrator.dashboard import DashboardSettings, create_app
+from orchestrator.dashboard.live import PAYLOAD_KEYS, Client, identifiers
 from orchestrator.dashboard.server import UnsafeBind, check_bind
 from orchestrator.demo import NEW
 from tests.dashboard_helpers import (
@@ -295,6 +297,11 @@ def test_page_in_chromium(data_url: str, browser: Any, tmp_path: Path) -> None:
             "the new minute on the page",
         )
         assert page.evaluate("document.body.dataset.renderedAt") != marker
+        # What reached the page over SSE is the notification's identifiers, nothing more.
+        _wait(lambda: page.evaluate("document.body.dataset.lastNotify"), 5, "a notify event")
+        notified = json.loads(page.evaluate("document.body.dataset.lastNotify"))
+        assert notified["topic"] in ("cachemon:metrics_1min", "cachemon:observations")
+        assert set(notified) <= set(PAYLOAD_KEYS)
         latest = page.locator('.latest [data-metric="hit_rate"][data-impl="new"]')
         bucket, value = _sql_latest(data_url, "new", "hit_rate")
         assert latest.get_attribute("data-bucket") == want
@@ -392,3 +399,27 @@ def test_demo_live_plays_with_the_dashboard_serving(db_url: str) -> None:
     assert len(seen) >= 3
     assert len(seen[-1]["timeseries"]["x"]) > len(seen[0]["timeseries"]["x"])
     assert any("opened" in x for x in lines), lines
+
+
+def test_notification_payloads_reach_pages_as_identifiers_only() -> None:
+    full = (
+        '{"topic":"cachemon:metrics_1min","table":"cache_metrics_1min","op":"UPDATE",'
+        '"bucket":"2026-11-29T10:00:00+00:00","implementation_type":"new","hit_rate":80.1,'
+        '"message":"secret"}'
+    )
+    assert identifiers(full) == {
+        "topic": "cachemon:metrics_1min",
+        "table": "cache_metrics_1min",
+        "op": "UPDATE",
+        "bucket": "2026-11-29T10:00:00+00:00",
+        "implementation_type": "new",
+    }
+    assert identifiers("not json") == {}
+    assert identifiers("[1, 2]") == {}
+    client = Client("1h")
+    client.send("notify", {"id": 42, "topic": "cachemon:observations"})
+    message = client.queue.get_nowait()
+    assert message == 'event: notify\ndata: {"id":42,"topic":"cachemon:observations"}\n\n'
+    for i in range(150):  # a page that does not read keeps only the newest 100 messages
+        client.send("notify", {"id": i})
+    assert client.queue.qsize() == 100
