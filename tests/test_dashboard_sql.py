@@ -388,3 +388,35 @@ def test_reader_role_can_call_the_read_api(conn: Conn, data: Conn) -> None:
     finally:
         conn.execute("RESET ROLE")
         conn.execute("DROP ROLE dash_reader")
+
+
+@pytest.mark.parametrize(
+    ("res", "table"),
+    [
+        ("2 minutes", "cache_metrics_1min"),
+        ("15 minutes", "cache_metrics_1min"),
+        ("6 hours", "cache_metrics_1hour"),
+        ("1 day", "_cache_metrics_1day"),
+    ],
+)
+def test_merged_percentiles_are_those_of_the_merged_sketch(
+    data: Conn, res: str, table: str
+) -> None:
+    """Coarse buckets: exactly sketch_quantiles(sketch_merge(...)) of the bucket's rows."""
+    now = T0 + timedelta(days=DAYS)
+    got = data.execute(
+        "SELECT bucket, implementation_type,"
+        " ARRAY[p50_response_time_ms, p95_response_time_ms, p99_response_time_ms] AS p"
+        " FROM cachemon.get_timeseries('4 days', %s::interval, NULL, %s)"
+        " ORDER BY 1, 2",
+        (res, now),
+    ).fetchall()
+    want = data.execute(
+        f"SELECT date_bin(%s::interval, bucket, '2000-01-01 00:00:00+00') AS bucket,"
+        " implementation_type, cachemon.sketch_quantiles(cachemon.sketch_merge(latency_sketch),"
+        " ARRAY[0.5, 0.95, 0.99]) AS p"
+        f" FROM cachemon.{table} WHERE bucket < %s GROUP BY 1, 2 ORDER BY 1, 2",
+        (res, now + timedelta(days=1)),
+    ).fetchall()
+    want = [w for w in want if w["bucket"] >= got[0]["bucket"]]
+    assert got == want

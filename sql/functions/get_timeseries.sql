@@ -8,6 +8,7 @@ RETURNS SETOF cachemon.timeseries_bucket
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
+SET work_mem = '64MB'
 AS $function$
 #variable_conflict use_column
 DECLARE
@@ -45,6 +46,10 @@ BEGIN
      * time_window: 1 minute .. 400 days; resolution: whole minutes, 1 minute .. 400 days; no
      * months or years in either (a month has no fixed width). Reflects what tick() has rolled
      * up; buckets without data are absent (the client draws gaps).
+     *
+     * work_mem is raised for this function only: merging a day of minute sketches groups
+     * ~200k (bucket, key) elements, which spill to disk at the default 4MB and take 2-3x as
+     * long; the bucket limit bounds what a call can ask for.
      */
     v_window := cachemon._check_interval('get_timeseries', 'time_window', time_window,
                                          interval '1 minute', interval '400 days');
@@ -146,35 +151,56 @@ BEGIN
                pg_catalog.sum((p.latency_sketch).zero_count)::bigint AS zero_count
           FROM parts AS p
          GROUP BY p.b, p.impl
-    ), merged AS (
-        -- The merge of the bucket's sketches as one flat aggregate (keys summed), as in
-        -- cachemon._performance_summary.
-        SELECT g.b, g.impl,
-               pg_catalog.array_agg(g.k ORDER BY g.k) AS keys,
-               pg_catalog.array_agg(g.n ORDER BY g.k) AS counts
-          FROM (SELECT e.b, e.impl, e.k, pg_catalog.sum(e.n)::bigint AS n
-                  FROM (SELECT p.b, p.impl,
-                               pg_catalog.unnest((p.latency_sketch).keys) AS k,
-                               pg_catalog.unnest((p.latency_sketch).counts) AS n
-                          FROM parts AS p) AS e
-                 GROUP BY e.b, e.impl, e.k) AS g
-         GROUP BY g.b, g.impl
+    ), keyed AS (
+        -- The merge of each bucket's sketches as one flat aggregate (counts summed by key).
+        SELECT e.b, e.impl, e.k, pg_catalog.sum(e.n)::bigint AS n
+          FROM (SELECT p.b, p.impl,
+                       pg_catalog.unnest((p.latency_sketch).keys) AS k,
+                       pg_catalog.unnest((p.latency_sketch).counts) AS n
+                  FROM parts AS p) AS e
+         GROUP BY e.b, e.impl, e.k
+    ), running AS (
+        -- Running counts by key within a bucket, and the bucket's count of non-zero values.
+        SELECT r.b, r.impl, r.k,
+               (pg_catalog.sum(r.n) OVER (PARTITION BY r.b, r.impl ORDER BY r.k))::bigint AS upto,
+               (pg_catalog.sum(r.n) OVER (PARTITION BY r.b, r.impl))::bigint AS nonzero
+          FROM keyed AS r
+    ), ranked AS (
+        -- The ranks of cachemon.sketch_quantiles (percentile_disc's: ceil(q * n) in double
+        -- precision, at least 1) and, for each quantile, the first key whose running count
+        -- reaches rank - zeros: the same answer as sketch_quantiles over the merged sketch,
+        -- in one pass over all buckets instead of one PL/pgSQL call per bucket.
+        SELECT x.b, x.impl, pg_catalog.max(x.total) AS total,
+               pg_catalog.min(x.k) FILTER (WHERE x.upto >= x.r50 - x.z) AS k50,
+               pg_catalog.min(x.k) FILTER (WHERE x.upto >= x.r95 - x.z) AS k95,
+               pg_catalog.min(x.k) FILTER (WHERE x.upto >= x.r99 - x.z) AS k99
+          FROM (SELECT r.b, r.impl, r.k, r.upto, a.zero_count AS z,
+                       a.zero_count + r.nonzero AS total,
+                       GREATEST(1, pg_catalog.ceil(0.5::double precision * (a.zero_count + r.nonzero)::double precision)) AS r50,
+                       GREATEST(1, pg_catalog.ceil(0.95::double precision * (a.zero_count + r.nonzero)::double precision)) AS r95,
+                       GREATEST(1, pg_catalog.ceil(0.99::double precision * (a.zero_count + r.nonzero)::double precision)) AS r99
+                  FROM running AS r
+                  JOIN agg AS a ON a.b = r.b AND a.impl = r.impl) AS x
+         GROUP BY x.b, x.impl
     )
     SELECT a.b, a.b + v_res, a.impl, a.total_events, a.hits, a.misses, a.sets, a.evictions,
            a.errors,
            cachemon.calculate_hit_rate(a.hits, a.misses),
            100::numeric * a.errors / NULLIF(a.hits + a.misses + a.sets + a.errors, 0),
            a.total_events / (v_res_s / 60)::double precision,
-           a.avg_rt, q.pct[1], q.pct[2], q.pct[3], a.max_rt, a.avg_cs, a.max_cs, v_level
+           a.avg_rt,
+           CASE WHEN a.sketches = 0 OR coalesce(q.total, a.zero_count) = 0 THEN NULL
+                WHEN GREATEST(1, pg_catalog.ceil(0.5::double precision * coalesce(q.total, a.zero_count)::double precision)) <= a.zero_count THEN 0
+                ELSE cachemon.sketch_value(q.k50) END,
+           CASE WHEN a.sketches = 0 OR coalesce(q.total, a.zero_count) = 0 THEN NULL
+                WHEN GREATEST(1, pg_catalog.ceil(0.95::double precision * coalesce(q.total, a.zero_count)::double precision)) <= a.zero_count THEN 0
+                ELSE cachemon.sketch_value(q.k95) END,
+           CASE WHEN a.sketches = 0 OR coalesce(q.total, a.zero_count) = 0 THEN NULL
+                WHEN GREATEST(1, pg_catalog.ceil(0.99::double precision * coalesce(q.total, a.zero_count)::double precision)) <= a.zero_count THEN 0
+                ELSE cachemon.sketch_value(q.k99) END,
+           a.max_rt, a.avg_cs, a.max_cs, v_level
       FROM agg AS a
-      LEFT JOIN merged AS mg ON mg.b = a.b AND mg.impl = a.impl
-     CROSS JOIN LATERAL (
-        SELECT cachemon.sketch_quantiles(
-                   CASE WHEN a.sketches > 0 THEN
-                       ROW(a.zero_count, coalesce(mg.keys, '{}'), coalesce(mg.counts, '{}'))::cachemon.ddsketch
-                   END,
-                   ARRAY[0.5, 0.95, 0.99]) AS pct
-     ) AS q
+      LEFT JOIN ranked AS q ON q.b = a.b AND q.impl = a.impl
      ORDER BY a.b, a.impl;
 END
 $function$;
