@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -423,3 +424,92 @@ def test_notification_payloads_reach_pages_as_identifiers_only() -> None:
     for i in range(150):  # a page that does not read keeps only the newest 100 messages
         client.send("notify", {"id": i})
     assert client.queue.qsize() == 100
+
+
+STUB_VERDICT = """
+CREATE FUNCTION cachemon.migration_verdict(candidate text DEFAULT 'new',
+    reference text DEFAULT 'legacy', time_window interval DEFAULT '1 hour',
+    p_now timestamptz DEFAULT now())
+RETURNS TABLE (candidate text, reference text, window_start timestamptz,
+    window_end timestamptz, verdict text, score numeric, evidence text, metrics jsonb)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT candidate, reference, p_now - time_window, p_now, 'marginal'::text, 66.7,
+    'new is worse on p95 <img src=x onerror=window.__xss=1>'::text,
+    '[{"metric":"hit_rate","classification":"better","candidate_value":82.1,
+       "reference_value":78.0,"effect":4.1,"ci_low":3.2,"ci_high":5.0,"tolerance":1,
+       "unit":"%","candidate_n":1000,"reference_n":1000,"note":null},
+      {"metric":"p95_response_time_ms","classification":"worse","candidate_value":61.5,
+       "reference_value":45.2,"effect":0.36,"ci_low":0.2,"ci_high":0.5,"tolerance":0.25,
+       "unit":"ms","candidate_n":1000,"reference_n":1000,"note":"<b>slower</b>"}]'::jsonb $$;
+COMMENT ON FUNCTION cachemon.migration_verdict(text, text, interval, timestamptz) IS 'stub';
+"""
+
+
+def test_verdict_panel_equals_the_function(data_url: str, browser: Any) -> None:
+    """The panel shows what cachemon.migration_verdict returns. Until the auditor's revision
+    is merged, this database gets a stand-in with the contract's signature (and hostile text
+    in it); after the merge the real function answers."""
+    if not _verdict_exists(data_url):
+        with psycopg.connect(data_url, autocommit=True) as conn:
+            conn.execute(STUB_VERDICT)
+    with psycopg.connect(data_url, row_factory=dict_row) as conn:
+        v = conn.execute(
+            "SELECT * FROM cachemon.migration_verdict('new', 'legacy', '1 hour')"
+        ).fetchone()
+    assert v is not None
+    with running_server(DashboardSettings(data_url)) as server:
+        page = browser.new_page()
+        page.goto(server.base_url + "/?range=1h")
+        page.wait_for_selector('#verdict[data-verdict]:not([data-verdict="unavailable"])')
+        assert page.locator("#verdict").get_attribute("data-verdict") == v["verdict"]
+        assert page.locator('#verdict [data-field="evidence"]').inner_text() == v["evidence"]
+        assert page.locator('#verdict [data-field="score"]').inner_text() == (
+            f"score {float(v['score']):,.0f}"
+        )
+        rows = page.locator("#verdict-metrics tbody tr")
+        assert rows.count() == len(v["metrics"])
+        for i, m in enumerate(v["metrics"]):
+            row = rows.nth(i)
+            assert row.get_attribute("data-metric") == m["metric"]
+            assert row.get_attribute("data-classification") == m["classification"]
+            cells = row.locator("td")
+            if m["candidate_value"] is not None:
+                assert cells.nth(2).inner_text() == f"{float(m['candidate_value']):,.2f}"
+            if m["note"] is not None:
+                assert cells.nth(7).inner_text() == m["note"]
+        assert page.evaluate("window.__xss") is None
+        assert page.locator("#verdict img, #verdict b").count() == 0
+        page.close()
+
+
+def test_cachemon_dashboard_command_serves_and_stops(data_url: str) -> None:
+    """The console script: prints its URL, serves the JSON twin, stops on Ctrl-C (SIGINT)."""
+    cachemon = Path(sys.executable).parent / "cachemon"
+    env = {k: v for k, v in os.environ.items() if k != "CACHEMON_DASHBOARD_TOKEN"}
+    env["CACHEMON_DATABASE_URL"] = data_url
+    env["CACHEMON_DASHBOARD_PORT"] = "0"
+    proc = subprocess.Popen(
+        [str(cachemon), "dashboard"], stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "cachemon dashboard on http://127.0.0.1:" in line, line
+        base = line.split()[3].rstrip("/")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                r = httpx.get(base + "/findings.json", timeout=5)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert r.status_code == 200
+        assert r.json()["findings"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
