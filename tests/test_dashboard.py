@@ -513,3 +513,18 @@ def test_cachemon_dashboard_command_serves_and_stops(data_url: str) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_a_failing_verdict_is_shown_not_fatal(data_url: str) -> None:
+    if _verdict_exists(data_url):
+        pytest.skip("the real migration_verdict exists; the failure path is tested with a stub")
+    failing = STUB_VERDICT.split("AS $$")[0] + (
+        "AS $$ SELECT candidate, reference, p_now, p_now, (1/0)::text, 0::numeric, '',"
+        " '[]'::jsonb $$;"
+    )
+    with psycopg.connect(data_url, autocommit=True) as conn:
+        conn.execute(failing)
+    state = _get(create_app(DashboardSettings(data_url)), "/.json?range=1h").json()
+    assert state["verdict"]["available"] is True
+    assert "division by zero" in state["verdict"]["error"]
+    assert state["timeseries"]["x"]

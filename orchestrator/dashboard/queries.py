@@ -166,8 +166,13 @@ async def state(
         findings = await (await conn.execute(SQL_FINDINGS)).fetchall()
         verdict: dict[str, Any] = {"available": False}
         if perms["verdict_exists"]:
-            row = await (await conn.execute(SQL_VERDICT, params)).fetchone()
-            verdict = {"available": True, **(row or {})}
+            try:
+                async with conn.transaction():  # a savepoint: a failing verdict is shown
+                    row = await (await conn.execute(SQL_VERDICT, params)).fetchone()
+                verdict = {"available": True, **(row or {})}
+            except psycopg.DatabaseError as exc:
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                verdict = {"available": True, "error": message}
     return {
         "range": range_.name,
         "window_seconds": range_.window.total_seconds(),

@@ -275,6 +275,11 @@
       );
       return;
     }
+    if (v.error) {
+      box.dataset.verdict = "error";
+      box.append(el("p", { class: "verdict-not_ready" }, "The verdict function failed: " + v.error));
+      return;
+    }
     box.dataset.verdict = v.verdict;
     const head = el("p");
     head.append(
