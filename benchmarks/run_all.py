@@ -17,6 +17,7 @@ SCRIPTS = [
     "bench_auditor.py",
     "bench_ingest.py",
     "bench_maintenance.py",
+    "bench_dashboard.py",
 ]
 
 

@@ -370,5 +370,6 @@ def _report(result: DemoResult, live_minutes: int, say: Say, sent: int, dropped:
     say(f"  cachemon summary --window {live_minutes}m   # per implementation, from the rollups")
     say("  cachemon audit list --status all   # findings and their lifecycle")
     say("  cachemon watch                     # live updates (pg_notify)")
+    say("  cachemon dashboard                 # the live page on http://127.0.0.1:8421/")
     say("  psql \"$CACHEMON_DATABASE_URL\" -c '\\df+ cachemon.*'   # the SQL API, documented")
     say("  SELECT * FROM cachemon.cache_metrics_1min ORDER BY bucket DESC LIMIT 10;")

@@ -34,3 +34,16 @@ if [ -n "$pg_bindir" ]; then
 else
     echo "warning: no PostgreSQL server binaries found; install postgresql-15" >&2
 fi
+
+# chromium: the dashboard's browser tests drive Debian's chromium through Playwright
+# (executable_path=/usr/bin/chromium; Playwright's own browser download is never used).
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing chromium" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q chromium >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+    else
+        echo "note: chromium is not installed and we are not root; browser tests will be skipped" >&2
+    fi
+fi

@@ -50,6 +50,7 @@ DB_COMMANDS: list[list[str]] = [
     ["baseline", "show"],
     ["watch", "--duration", "1"],
     ["ingest", "{file}"],
+    ["dashboard", "--port", "0"],  # fails at start, before it serves
     ["demo", "--database-url", "{url}"],  # the demo takes its URL only from its command line
 ]
 # Commands that need no database: covered by their own tests below.
@@ -183,7 +184,13 @@ def test_permission_denied(pg_server: Server, db_url: str, tmp_path: Path) -> No
     try:
         parts = urlsplit(db_url)
         url = urlunsplit(parts._replace(netloc=f"cli_nobody:nobody@127.0.0.1:{parts.port}"))
-        for args in (["tick"], ["summary"], ["audit", "list"], ["baseline", "show"]):
+        for args in (
+            ["tick"],
+            ["summary"],
+            ["audit", "list"],
+            ["baseline", "show"],
+            ["dashboard", "--port", "0"],
+        ):
             result = _invoke(args, url, tmp_path)
             _assert_one_error(result, errors.PermissionDenied.exit_code, "permission denied")
     finally:

@@ -28,6 +28,9 @@ def test_installed_wheel_upgrades_a_database(tmp_path: Path, empty_db_url: str) 
     assert "orchestrator/_alembic/env.py" in names
     assert any(n.startswith("orchestrator/_sql/functions/") for n in names)
     assert any(n.startswith("orchestrator/_alembic/versions/0001_foundation/") for n in names)
+    # The dashboard's assets (page, script, vendored uPlot) ship inside the package.
+    for asset in ("index.html", "dashboard.js", "dashboard.css", "uPlot.iife.min.js"):
+        assert f"orchestrator/dashboard/static/{asset}" in names
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)

@@ -69,6 +69,7 @@ def main(debug: bool) -> None:
 from orchestrator.cli import (  # noqa: E402, F401
     audit,
     baseline,
+    dashboard,
     db,
     demo,
     ingest,

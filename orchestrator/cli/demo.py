@@ -34,7 +34,14 @@ from orchestrator.cli.output import Progress, say_data
     show_envvar=True,
     help="Seed of the synthetic traffic.",
 )
-def demo(database_url: str | None, live_minutes: int, seed: int) -> None:
+@click.option(
+    "--live",
+    is_flag=True,
+    envvar="CACHEMON_DEMO_LIVE",
+    show_envvar=True,
+    help="Replay the live part a minute per second with the dashboard serving (Ctrl-C stops).",
+)
+def demo(database_url: str | None, live_minutes: int, seed: int, live: bool) -> None:
     """Play a cache migration: a day of legacy and new traffic, baselines, then new regresses
     and recovers while ticks and the auditor run.
 
@@ -43,6 +50,11 @@ def demo(database_url: str | None, live_minutes: int, seed: int) -> None:
     CACHEMON_DATABASE_URL: another database only with --database-url, and only one that is
     empty or that an earlier demo marked as its own.
     """
+    if live:
+        from orchestrator.demo_live import run_live
+
+        run_live(database_url, say=say_data, live_minutes=live_minutes, seed=seed)
+        return
     from orchestrator import demo as demo_module
 
     with Progress("recording the baseline day", total=None) as bar:

@@ -1,0 +1,85 @@
+"""``cachemon dashboard``: serve the live page (orchestrator/dashboard, docs/dashboard.md)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+
+from orchestrator.cli import main
+from orchestrator.cli.options import database_url_option
+
+
+@main.command()
+@database_url_option()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="CACHEMON_DASHBOARD_HOST",
+    show_envvar=True,
+    help="Address to listen on; anything but loopback needs CACHEMON_DASHBOARD_TOKEN.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8421,
+    show_default=True,
+    envvar="CACHEMON_DASHBOARD_PORT",
+    show_envvar=True,
+    help="TCP port (0: any free port).",
+)
+@click.option(
+    "--candidate",
+    default="new",
+    show_default=True,
+    envvar="CACHEMON_DASHBOARD_CANDIDATE",
+    show_envvar=True,
+    help="Implementation the verdict judges.",
+)
+@click.option(
+    "--reference",
+    default="legacy",
+    show_default=True,
+    envvar="CACHEMON_DASHBOARD_REFERENCE",
+    show_envvar=True,
+    help="Implementation the verdict compares with.",
+)
+def dashboard(database_url: str, host: str, port: int, candidate: str, reference: str) -> None:
+    """Serve the live dashboard: legacy and new side by side, findings, errors, verdict.
+
+    The server uses the database role of the URL: a cachemon_reader login shows everything;
+    cachemon_admin (or EXECUTE on acknowledge/resolve_observation) adds the buttons. The
+    token comes from the environment only (CACHEMON_DASHBOARD_TOKEN), never from a flag that
+    `ps` would show.
+    """
+    from orchestrator import db
+    from orchestrator.dashboard.app import DashboardSettings
+    from orchestrator.dashboard.server import UnsafeBind, serve, token_from_env
+    from orchestrator.migrations import libpq_url
+
+    # Fail at start, as one line, on a wrong URL, password, missing schema or missing
+    # privilege: read what the page reads first, once, as the role the page will use.
+    with db.connect(database_url, application_name="cachemon dashboard (check)") as conn:
+        conn.execute("SELECT count(*) FROM cachemon.get_timeseries('1 hour')").fetchone()
+
+    settings = DashboardSettings(
+        database_url=libpq_url(database_url),
+        token=token_from_env(),
+        candidate=candidate,
+        reference=reference,
+        verdict_window=timedelta(hours=1),
+    )
+
+    def ready(url: str) -> None:
+        note = " (token required)" if settings.token else ""
+        click.echo(f"cachemon dashboard on {url}{note}  (Ctrl-C to stop)", err=True)
+
+    try:
+        serve(settings, host, port, on_ready=ready)
+    except UnsafeBind as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
+    except KeyboardInterrupt:
+        pass
