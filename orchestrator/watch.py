@@ -20,7 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from orchestrator import db
-from orchestrator.errors import translated
+from orchestrator.errors import NotInstalled, translated
 
 CHANNEL = "cachemon_events"
 
@@ -83,7 +83,14 @@ def listen(
         translated(),
     ):
         # Nothing would ever arrive without the schema: say so instead of waiting silently.
-        conn.execute("SELECT 'cachemon.cache_metrics_1min'::regclass")
+        # From the catalog: a role without any cachemon role may still watch (identifiers).
+        row = conn.execute(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'cachemon' AND c.relname = 'cache_metrics_1min') AS installed"
+        ).fetchone()
+        if not row or not row["installed"]:
+            raise NotInstalled('schema "cachemon" does not exist')
         conn.execute(f"LISTEN {CHANNEL}")
         if on_ready is not None:
             on_ready()
