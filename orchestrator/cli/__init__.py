@@ -25,5 +25,6 @@ from orchestrator.cli import (  # noqa: E402, F401
     ingest,
     local,
     rollup,
+    verdict,
     watch,
 )

@@ -1,0 +1,14 @@
+-- Undo 0007_auditor: functions it added and its settings (changed functions are put back
+-- from their 0004 copies automatically).
+DROP FUNCTION IF EXISTS cachemon.migration_verdict(text, text, interval, timestamptz);
+DROP FUNCTION IF EXISTS cachemon._window_stats(timestamptz, timestamptz);
+DROP FUNCTION IF EXISTS cachemon._baseline_pooled(text, timestamptz, timestamptz, integer, boolean);
+DROP FUNCTION IF EXISTS cachemon._baseline_pooled_at(cachemon.cache_baseline_metrics, text, timestamptz);
+DROP FUNCTION IF EXISTS cachemon._auditor_windows(interval);
+DROP FUNCTION IF EXISTS cachemon._poisson_z(double precision, double precision);
+DROP FUNCTION IF EXISTS cachemon._related_suffix(jsonb);
+DELETE FROM cachemon._settings
+ WHERE name IN ('auditor.windows', 'verdict.min_requests', 'verdict.confidence',
+                'verdict.pass_score', 'verdict.marginal_score');
+DROP FUNCTION IF EXISTS cachemon._queued_buckets(timestamptz, timestamptz);
+DROP FUNCTION IF EXISTS cachemon._migration_verdict(text, text, interval, timestamptz);
