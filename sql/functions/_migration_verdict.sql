@@ -180,7 +180,8 @@ BEGIN
             (3, 'p50_response_time_ms'), (4, 'p95_response_time_ms'),
             (5, 'p99_response_time_ms'), (6, 'avg_response_time_ms')) AS x (ord, metric)
     ), ci AS (
-        SELECT a.ord, a.metric, w.*,
+        SELECT a.ord, a.metric, w.unit, w.tol, w.bad_sign, w.cv, w.rv, w.cn, w.rn, w.judged,
+               w.effect, w.l, w.se, w.log_scale, w.note,
                CASE WHEN w.log_scale THEN 100 * (exp(w.l - v_z * w.se) - 1) ELSE w.l - v_z * w.se END AS lo,
                CASE WHEN w.log_scale THEN 100 * (exp(w.l + v_z * w.se) - 1) ELSE w.l + v_z * w.se END AS hi
           FROM allm AS a LEFT JOIN rows AS w ON w.metric = a.metric

@@ -61,6 +61,7 @@ BEGIN
                x.loo_latency_count >= r.min_requests
                    AND (x.q IS NULL OR x.loo_latency_count * (1 - x.q) >= 10) AS enough
           FROM x CROSS JOIN r
+         WHERE x.base IS NOT NULL
     )
     SELECT d.implementation_type, 'response_time', r.category, j.state, j.severity,
            d.metric, d.observed, d.base, d.deviation, d.loo_latency_count, d.z,

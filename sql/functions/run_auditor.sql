@@ -66,7 +66,10 @@ BEGIN
      *   already has a live one (another rule), it opens nothing; it is listed in the live
      *   finding's details.related (and named in its message), and may raise its severity.
      *   The live finding resolves only when its own rule is clear and no related rule still
-     *   breaches.
+     *   breaches. An 'info' finding (a traffic surge) never leads a warning or critical one.
+     * - A breach in a window that reaches back before the implementation's last resolved
+     *   finding does not count in windows longer than the deciding one (no second finding
+     *   for the minutes of an incident already closed).
      *
      * Runs from tick() every minute: it takes a try-lock and returns skipped when another
      * run holds it, and does nothing on a standby.
@@ -97,6 +100,27 @@ BEGIN
     END IF;
 
     evaluated := 0; breaches := 0; opened := 0; updated := 0; escalated := 0; resolved := 0;
+
+    -- Every window's statistics once per run (rules read them through _window_stats); the
+    -- two temporary tables live for this call only.
+    IF pg_catalog.to_regclass('pg_temp._cachemon_ws_keys') IS NULL THEN
+        CREATE TEMPORARY TABLE _cachemon_ws_keys (
+            p_from timestamptz, p_to timestamptz) ON COMMIT DROP;
+    END IF;
+    IF pg_catalog.to_regclass('pg_temp._cachemon_ws') IS NULL THEN
+        CREATE TEMPORARY TABLE _cachemon_ws ON COMMIT DROP AS
+            SELECT NULL::timestamptz AS p_from, NULL::timestamptz AS p_to, s.*
+              FROM cachemon._window_stats_compute(NULL, NULL) AS s WITH NO DATA;
+    END IF;
+    TRUNCATE pg_temp._cachemon_ws_keys, pg_temp._cachemon_ws;
+    INSERT INTO pg_temp._cachemon_ws
+    SELECT v_window_end - pg_catalog.make_interval(mins => k.k), v_window_end, s.*
+      FROM cachemon._auditor_windows(v_window) AS k (k)
+     CROSS JOIN LATERAL cachemon._window_stats_compute(
+         v_window_end - pg_catalog.make_interval(mins => k.k), v_window_end) AS s;
+    INSERT INTO pg_temp._cachemon_ws_keys
+    SELECT v_window_end - pg_catalog.make_interval(mins => k.k), v_window_end
+      FROM cachemon._auditor_windows(v_window) AS k (k);
 
     FOR v_fn IN
         SELECT p.proname::text AS proname, substr(p.proname, 7) AS rule, r.enabled
@@ -141,17 +165,28 @@ BEGIN
         ), f1 AS (
             -- A breach in a window longer than the judging one counts only while the judging
             -- window is not clear (old evidence must not keep or reopen a finding).
+            -- Nor while it reaches back before the implementation's last resolved finding
+            -- (those minutes were one incident; they must not open a second finding).
             SELECT f0.*, j.judge_k, j.judge_state,
-                   f0.state = 'breach' AND (j.judge_k IS NULL OR f0.k <= j.judge_k
-                                            OR j.judge_state <> 'clear') AS counts
+                   f0.state = 'breach'
+                   AND (j.judge_k IS NULL OR f0.k <= j.judge_k
+                        OR (j.judge_state <> 'clear'
+                            AND v_window_end - pg_catalog.make_interval(mins => f0.k)
+                                >= coalesce(lr.resolved_at, '-infinity'))) AS counts
               FROM f0 LEFT JOIN judge AS j
                 ON j.implementation_type = f0.implementation_type AND j.rule = f0.rule
                AND j.metric IS NOT DISTINCT FROM f0.metric
+              LEFT JOIN LATERAL (
+                    SELECT max(o.resolved_at) AS resolved_at
+                      FROM cachemon.cache_auditor_observations AS o
+                     WHERE o.implementation_type = f0.implementation_type
+                       AND o.status = 'resolved') AS lr ON true
         ), ms AS (
             SELECT f1.implementation_type, f1.rule, f1.metric,
                    CASE WHEN bool_or(f1.counts) THEN 'breach'
                         WHEN bool_and(f1.judge_state = 'clear') THEN 'clear'
-                        ELSE 'hold' END AS mstate
+                        ELSE 'hold' END AS mstate,
+                   bool_or(f1.judge_state IS NOT NULL) AS has_judge
               FROM f1 GROUP BY f1.implementation_type, f1.rule, f1.metric
         ), f AS (
             SELECT f1.*, row_number() OVER (
@@ -169,7 +204,10 @@ BEGIN
           FROM f AS top
           JOIN (SELECT ms.implementation_type, ms.rule,
                        count(*) FILTER (WHERE ms.mstate = 'breach') AS n_breach,
-                       bool_and(ms.mstate = 'clear') AS all_clear
+                       -- metrics that no window could judge (too little traffic for a p99,
+                       -- no baseline value) neither hold nor clear the group
+                       coalesce(bool_and(ms.mstate = 'clear') FILTER (WHERE ms.has_judge), false)
+                           AS all_clear
                   FROM ms GROUP BY ms.implementation_type, ms.rule) AS g
             ON g.implementation_type = top.implementation_type AND g.rule = top.rule
           LEFT JOIN LATERAL (
@@ -270,6 +308,7 @@ BEGIN
                 -- severity, but opens nothing of its own.
                 SELECT o.* INTO v_lead FROM cachemon.cache_auditor_observations AS o
                  WHERE o.implementation_type = v_g.implementation_type AND o.status <> 'resolved'
+                   AND (o.severity <> 'info' OR v_g.severity = 'info')
                  ORDER BY o.first_seen_at, o.id
                  LIMIT 1
                    FOR UPDATE;
@@ -340,6 +379,7 @@ BEGIN
         END IF;
     END LOOP;
 
+    DROP TABLE pg_temp._cachemon_ws_keys, pg_temp._cachemon_ws;
     skipped := NULL;
     RETURN NEXT;
 END

@@ -12,3 +12,4 @@ DELETE FROM cachemon._settings
                 'verdict.pass_score', 'verdict.marginal_score');
 DROP FUNCTION IF EXISTS cachemon._queued_buckets(timestamptz, timestamptz);
 DROP FUNCTION IF EXISTS cachemon._migration_verdict(text, text, interval, timestamptz);
+DROP FUNCTION IF EXISTS cachemon._window_stats_compute(timestamptz, timestamptz);

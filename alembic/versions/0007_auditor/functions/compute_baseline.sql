@@ -98,7 +98,9 @@ BEGIN
          ('hit_rate', m.hit_rate::double precision),
          ('error_rate', m.error_rate::double precision),
          ('avg_response_time_ms', m.latency_sum / NULLIF(m.latency_count, 0)),
+         ('p50_response_time_ms', m.p50_response_time_ms),
          ('p95_response_time_ms', m.p95_response_time_ms),
+         ('p99_response_time_ms', m.p99_response_time_ms),
          ('requests_per_minute', (m.hits + m.misses + m.sets + m.errors)::double precision),
          ('eviction_rate', 100.0 * m.evictions / NULLIF(m.hits + m.misses, 0)),
          ('avg_cache_size', (m.cache_size_sum / NULLIF(m.cache_size_count, 0))::double precision)
