@@ -125,7 +125,9 @@ def scenarios() -> list[Scenario]:
             [e("legacy", volume=0.15), e("new", volume=0.15), e("tiny", volume=0.15)],
             "benign",
         ),
-        Scenario("cutover (new x3)", 30, [e("new", volume=3.0), e("legacy", volume=0.33)], "benign"),
+        Scenario(
+            "cutover (new x3)", 30, [e("new", volume=3.0), e("legacy", volume=0.33)], "benign"
+        ),
     ]
 
 
@@ -193,7 +195,9 @@ class Traffic:
                 events.append((t, "hit" if hit else "miss", impl.name, key, ms, size, None, None))
                 if not hit:
                     self.size[impl.name] = size + 1
-                    events.append((t + 0.001, "set", impl.name, key, ms * 0.3, size + 1, None, None))
+                    events.append(
+                        (t + 0.001, "set", impl.name, key, ms * 0.3, size + 1, None, None)
+                    )
                     if rng.random() < 0.3:
                         self.size[impl.name] -= 1
                         events.append((t + 0.002, "evict", impl.name, None, None, size, None, None))
@@ -274,7 +278,9 @@ def run_seed(url: str, seed: int, days: float, history_days: float) -> SeedResul
     hist_start = live_start - timedelta(minutes=int(history_days * 1440))
     res = SeedResult(seed)
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-        conn.execute("UPDATE cachemon._settings SET value = '200000' WHERE name = 'tick.max_buckets'")
+        conn.execute(
+            "UPDATE cachemon._settings SET value = '200000' WHERE name = 'tick.max_buckets'"
+        )
         coll = Collectors(url)
         at = hist_start
         while at < live_start:
@@ -404,7 +410,10 @@ def report(results: list[SeedResult], days: float, history_days: float) -> bool:
         for r in rs:
             by_rule.update(r.false_by_rule)
         if by_rule:
-            print("   false findings by rule: " + ", ".join(f"{k} {v}" for k, v in sorted(by_rule.items())))
+            print(
+                "   false findings by rule: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(by_rule.items()))
+            )
         for r in rs:
             for m in r.missed:
                 print(f"   seed {r.seed}: missed {m.name}")

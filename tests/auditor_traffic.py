@@ -26,7 +26,8 @@ INSERT INTO cachemon.cache_metrics
      error_type, error_message)
 SELECT %(start)s::timestamptz + r.i * interval '1 minute' + r.s * interval '59 seconds',
        %(impl)s,
-       CASE WHEN r.e < %(error_rate)s THEN 'error' WHEN r.h < %(hit_rate)s THEN 'hit' ELSE 'miss' END,
+       CASE WHEN r.e < %(error_rate)s THEN 'error'
+            WHEN r.h < %(hit_rate)s THEN 'hit' ELSE 'miss' END,
        'k' || r.j,
        CASE WHEN r.e < %(error_rate)s THEN NULL
             ELSE least(exp(ln(CASE WHEN r.h < %(hit_rate)s THEN %(hit_ms)s ELSE %(miss_ms)s END)

@@ -133,8 +133,8 @@ def test_extreme_values_are_judged_without_error(conn: Conn) -> None:
         conn.execute(
             "INSERT INTO cachemon.cache_metrics (recorded_at, implementation_type, event_type,"
             " response_time_ms, cache_size)"
-            " SELECT %s::timestamptz + (g % 10) * interval '1 minute', %s,"
-            " CASE WHEN g % 3 = 0 THEN 'miss' ELSE 'hit' END, %s, 9223372036854775807"
+            " SELECT %s::timestamptz + (g %% 10) * interval '1 minute', %s,"
+            " CASE WHEN g %% 3 = 0 THEN 'miss' ELSE 'hit' END, %s, 9223372036854775807"
             " FROM generate_series(1, 2000) AS g",
             (start, impl, ms),
         )
