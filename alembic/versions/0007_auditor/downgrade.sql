@@ -13,3 +13,10 @@ DELETE FROM cachemon._settings
 DROP FUNCTION IF EXISTS cachemon._queued_buckets(timestamptz, timestamptz);
 DROP FUNCTION IF EXISTS cachemon._migration_verdict(text, text, interval, timestamptz);
 DROP FUNCTION IF EXISTS cachemon._window_stats_compute(timestamptz, timestamptz);
+UPDATE cachemon._auditor_rules
+   SET params = pg_catalog.jsonb_set(params, '{metrics}',
+           (params -> 'metrics') || '["avg_response_time_ms"]'::jsonb)
+ WHERE rule = 'anomaly' AND params ? 'metrics';
+UPDATE cachemon._auditor_rules
+   SET description = 'Average or p95 response time above the baseline (hour-of-day median) by more than the threshold'
+ WHERE rule = 'response_time';

@@ -9,7 +9,8 @@ BEGIN
     /*
      * Response time above baseline, over every window of cachemon._auditor_windows, one row
      * per window and metric: p50, p95 and p99 of the window (quantiles of the merged minute
-     * sketches, within 0.9%) and the average. All without the window's worst minute (loo:
+     * sketches, within 0.9%); not the average, which a few very slow requests move at will
+     * (the migration rule and verdict still report it). All without the window's worst minute (loo:
      * one slow minute, or one request 20x slower in a quiet minute, cannot open a finding).
      * Expected: the baseline's pooled quantile of that hour of day (merged sketches of the
      * baseline window), and for the average the hour's median minute average.
@@ -17,9 +18,11 @@ BEGIN
      * critical_threshold) and significant: for a quantile, z = ln(observed / expected) /
      * (s / sqrt(minutes)), s the baseline's robust (MAD) spread of ln(minute quantile /
      * expected) (statistics.dispersion.pNN_log_sd, at least 0.05), and the window must hold
-     * at least 10 requests beyond the quantile (200 for p95, 1000 for p99); for the average,
-     * z = (observed - expected) / (robust per-minute spread / sqrt(minutes)). A tail-only
-     * regression shows in p99 first; means are kept for the contract but rarely lead.
+     * at least 10 requests beyond the quantile (200 for p95, 1000 for p99), AND the
+     * quantile's distribution-free lower confidence bound (loo_pNN_lower_ms: the value at rank
+     * N (q - 3.09 sqrt(q (1 - q) / N)) of the window's sketch) must itself exceed the expected
+     * value, which a tail made of a handful of very slow requests cannot do. A tail-only
+     * regression shows in p99 first.
      */
     RETURN QUERY
     WITH r AS (
@@ -32,7 +35,7 @@ BEGIN
              pg_catalog.date_trunc('minute', p_now, 'UTC')) AS s
     ), x AS (
         SELECT t.implementation_type, t.k AS minutes, greatest(t.data_minutes - 1, 1) AS kk,
-               t.loo_latency_count, v.metric, v.label, v.observed, v.q,
+               t.loo_latency_count, v.metric, v.label, v.observed, v.q, v.lower,
                CASE WHEN v.metric = 'avg_response_time_ms'
                     THEN cachemon._baseline_expected(b, v.metric, pg_catalog.date_trunc('minute', p_now, 'UTC'))
                     ELSE coalesce(cachemon._baseline_pooled_at(b, v.metric, pg_catalog.date_trunc('minute', p_now, 'UTC')),
@@ -40,17 +43,21 @@ BEGIN
                END AS base,
                CASE WHEN v.metric = 'avg_response_time_ms'
                     THEN cachemon._baseline_scale(b, v.metric, pg_catalog.date_trunc('minute', p_now, 'UTC'))
-                    ELSE greatest(coalesce((b.statistics -> 'dispersion' ->> v.sd_key)::double precision, 0.05), 0.05)
+                    ELSE greatest(coalesce((b.statistics -> 'dispersion' ->> v.sd_key)::double precision,
+                                           -- no sketches in the baseline: the relative robust
+                                           -- spread of the minute values instead
+                                           cachemon._baseline_scale(b, v.metric, pg_catalog.date_trunc('minute', p_now, 'UTC'))
+                                           / NULLIF(cachemon._baseline_expected(b, v.metric, pg_catalog.date_trunc('minute', p_now, 'UTC')), 0),
+                                           0.05), 0.05)
                END AS scale
           FROM t
           JOIN cachemon.cache_baseline_metrics AS b
             ON b.implementation_type = t.implementation_type AND b.is_active
          CROSS JOIN LATERAL (VALUES
-             ('p50_response_time_ms', 'p50 response time', t.loo_p50_response_time_ms, 0.5, 'p50_log_sd'),
-             ('p95_response_time_ms', 'p95 response time', t.loo_p95_response_time_ms, 0.95, 'p95_log_sd'),
-             ('p99_response_time_ms', 'p99 response time', t.loo_p99_response_time_ms, 0.99, 'p99_log_sd'),
-             ('avg_response_time_ms', 'average response time', t.loo_avg_response_time_ms, NULL, NULL)
-         ) AS v (metric, label, observed, q, sd_key)
+             ('p50_response_time_ms', 'p50 response time', t.loo_p50_response_time_ms, 0.5, 'p50_log_sd', t.loo_p50_lower_ms),
+             ('p95_response_time_ms', 'p95 response time', t.loo_p95_response_time_ms, 0.95, 'p95_log_sd', t.loo_p95_lower_ms),
+             ('p99_response_time_ms', 'p99 response time', t.loo_p99_response_time_ms, 0.99, 'p99_log_sd', t.loo_p99_lower_ms)
+         ) AS v (metric, label, observed, q, sd_key, lower)
     ), d AS (
         SELECT x.*,
                100.0 * (x.observed - x.base) / NULLIF(x.base, 0) AS deviation,
@@ -72,9 +79,11 @@ BEGIN
                'Look at %s''s backend: CPU, memory and network latency of the cache server, connection pool saturation, and value sizes (large values serialise slowly); if only p99 rose, look for slow keys or lock contention.',
                d.implementation_type) END,
            pg_catalog.jsonb_build_object('z', round(d.z::numeric, 2), 'scale', d.scale,
-               'window_minutes', d.minutes, 'enough', d.enough)
+               'window_minutes', d.minutes, 'enough', d.enough,
+               'lower_bound_ms', d.lower)
       FROM d CROSS JOIN r
-     CROSS JOIN LATERAL cachemon._judge(d.deviation, d.z >= r.significance_z, d.enough, r) AS j;
+     CROSS JOIN LATERAL cachemon._judge(d.deviation,
+         d.z >= r.significance_z AND coalesce(d.lower > d.base, false), d.enough, r) AS j;
 END
 $function$;
 

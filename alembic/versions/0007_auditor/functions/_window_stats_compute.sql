@@ -29,6 +29,9 @@ RETURNS TABLE (
     loo_p50_response_time_ms double precision,
     loo_p95_response_time_ms double precision,
     loo_p99_response_time_ms double precision,
+    loo_p50_lower_ms double precision,
+    loo_p95_lower_ms double precision,
+    loo_p99_lower_ms double precision,
     last_bucket timestamptz
 )
 LANGUAGE sql
@@ -49,9 +52,12 @@ AS $function$
      * - The same once more without the window's single worst minute for each metric
      *   (loo_*: leave one out). The worst minute is the one with the largest excess over the
      *   window's own rate (most excess misses, errors, evictions; largest latency excess; the
-     *   highest minute p95 and p99 for the quantiles). Rules judge the loo values, so a
+     *   highest minute p50, p95 and p99 for each quantile). Rules judge the loo values, so a
      *   breach needs at least two distinct bad minutes: one stalled minute, or one slow
      *   request, can never open a finding however many overlapping windows contain it.
+     * - loo_pNN_lower_ms: the distribution-free lower confidence bound (one-sided, z 3.09) of
+     *   each loo quantile: the sketch's value at rank N (q - 3.09 sqrt(q (1 - q) / N)). A
+     *   quantile is significantly above a value only when this bound is.
      *
      * requests_per_minute = operations / minutes of the window (silence lowers it).
      */
@@ -95,6 +101,8 @@ AS $function$
                    ORDER BY m.latency_sum - m.latency_count * (t.ls / NULLIF(t.lc, 0)) DESC NULLS LAST,
                             m.bucket) AS w_avg,
                row_number() OVER (PARTITION BY m.implementation_type
+                   ORDER BY m.p50_response_time_ms DESC NULLS LAST, m.bucket) AS w_p50,
+               row_number() OVER (PARTITION BY m.implementation_type
                    ORDER BY m.p95_response_time_ms DESC NULLS LAST, m.bucket) AS w_p95,
                row_number() OVER (PARTITION BY m.implementation_type
                    ORDER BY m.p99_response_time_ms DESC NULLS LAST, m.bucket) AS w_p99
@@ -110,6 +118,7 @@ AS $function$
                sum(r.latency_sum) FILTER (WHERE r.w_avg > 1)
                    / NULLIF(sum(r.latency_count) FILTER (WHERE r.w_avg > 1), 0) AS loo_avg,
                cachemon.sketch_merge(r.latency_sketch) AS sk,
+               cachemon.sketch_merge(r.latency_sketch) FILTER (WHERE r.w_p50 > 1) AS sk50,
                cachemon.sketch_merge(r.latency_sketch) FILTER (WHERE r.w_p95 > 1) AS sk95,
                cachemon.sketch_merge(r.latency_sketch) FILTER (WHERE r.w_p99 > 1) AS sk99,
                bool_or(r.latency_sketch IS NULL AND r.latency_count > 0) AS unsketched,
@@ -119,8 +128,8 @@ AS $function$
                    FILTER (WHERE r.p95_response_time_ms IS NOT NULL), 0) AS w95,
                sum(r.p99_response_time_ms * r.latency_count) / NULLIF(sum(r.latency_count)
                    FILTER (WHERE r.p99_response_time_ms IS NOT NULL), 0) AS w99,
-               sum(r.p50_response_time_ms * r.latency_count) FILTER (WHERE r.w_p95 > 1)
-                   / NULLIF(sum(r.latency_count) FILTER (WHERE r.w_p95 > 1
+               sum(r.p50_response_time_ms * r.latency_count) FILTER (WHERE r.w_p50 > 1)
+                   / NULLIF(sum(r.latency_count) FILTER (WHERE r.w_p50 > 1
                             AND r.p50_response_time_ms IS NOT NULL), 0) AS l50,
                sum(r.p95_response_time_ms * r.latency_count) FILTER (WHERE r.w_p95 > 1)
                    / NULLIF(sum(r.latency_count) FILTER (WHERE r.w_p95 > 1
@@ -145,16 +154,32 @@ AS $function$
            t.size::double precision,
            coalesce(a.loo_hits, 0), coalesce(a.loo_lk, 0), coalesce(a.loo_errors, 0),
            coalesce(a.loo_ops, 0), coalesce(a.loo_ev, 0), coalesce(a.loo_lc, 0), a.loo_avg,
-           CASE WHEN a.unsketched THEN a.l50 ELSE q95.q[1] END,
+           CASE WHEN a.unsketched THEN a.l50 ELSE q50.q[1] END,
            CASE WHEN a.unsketched THEN a.l95 ELSE q95.q[2] END,
            CASE WHEN a.unsketched THEN a.l99 ELSE q99.q[3] END,
+           CASE WHEN a.unsketched THEN a.l50 ELSE q50.q[4] END,
+           CASE WHEN a.unsketched THEN a.l95 ELSE q95.q[5] END,
+           CASE WHEN a.unsketched THEN a.l99 ELSE q99.q[6] END,
            t.last_bucket
       FROM tot AS t
       JOIN agg AS a ON a.implementation_type = t.implementation_type
       LEFT JOIN pend AS p ON p.implementation_type = t.implementation_type
      CROSS JOIN LATERAL (SELECT cachemon.sketch_quantiles(a.sk, ARRAY[0.5, 0.95, 0.99]) AS q) AS q
-     CROSS JOIN LATERAL (SELECT cachemon.sketch_quantiles(a.sk95, ARRAY[0.5, 0.95, 0.99]) AS q) AS q95
-     CROSS JOIN LATERAL (SELECT cachemon.sketch_quantiles(a.sk99, ARRAY[0.5, 0.95, 0.99]) AS q) AS q99;
+     CROSS JOIN LATERAL (SELECT coalesce((a.sk50).zero_count, 0)
+                                + coalesce((SELECT sum(c) FROM unnest((a.sk50).counts) AS c), 0) AS n50) AS n5
+     CROSS JOIN LATERAL (SELECT cachemon.sketch_quantiles(a.sk50, ARRAY[0.5, 0.5, 0.5,
+                                    greatest(0.5 - 3.09 * sqrt(0.25 / greatest(n5.n50, 1)), 0)]) AS q) AS q50
+     CROSS JOIN LATERAL (SELECT coalesce((a.sk95).zero_count, 0)
+                                + coalesce((SELECT sum(c) FROM unnest((a.sk95).counts) AS c), 0) AS n95,
+                                coalesce((a.sk99).zero_count, 0)
+                                + coalesce((SELECT sum(c) FROM unnest((a.sk99).counts) AS c), 0) AS n99) AS n
+     CROSS JOIN LATERAL (SELECT cachemon.sketch_quantiles(a.sk95, ARRAY[0.5, 0.95, 0.99,
+                                    greatest(0.5 - 3.09 * sqrt(0.25 / greatest(n.n95, 1)), 0),
+                                    greatest(0.95 - 3.09 * sqrt(0.0475 / greatest(n.n95, 1)), 0),
+                                    greatest(0.99 - 3.09 * sqrt(0.0099 / greatest(n.n95, 1)), 0)]) AS q) AS q95
+     CROSS JOIN LATERAL (SELECT cachemon.sketch_quantiles(a.sk99, ARRAY[0.5, 0.95, 0.99,
+                                    0, 0,
+                                    greatest(0.99 - 3.09 * sqrt(0.0099 / greatest(n.n99, 1)), 0)]) AS q) AS q99;
 $function$;
 
 COMMENT ON FUNCTION cachemon._window_stats_compute(timestamptz, timestamptz) IS

@@ -10,3 +10,15 @@ INSERT INTO cachemon._settings (name, value, description) VALUES
      'migration_verdict: score (share of judged metrics that pass, 0..100) at or above which the verdict is ready'),
     ('verdict.marginal_score', '75',
      'migration_verdict: score at or above which (and below pass_score) the verdict is marginal');
+
+-- The anomaly rule no longer judges the average response time (a few very slow requests move
+-- it at will; response_time judges quantiles).
+UPDATE cachemon._auditor_rules
+   SET params = pg_catalog.jsonb_set(params, '{metrics}',
+           (SELECT coalesce(pg_catalog.jsonb_agg(m), '[]'::jsonb)
+              FROM pg_catalog.jsonb_array_elements(params -> 'metrics') AS m
+             WHERE m <> '"avg_response_time_ms"'::jsonb))
+ WHERE rule = 'anomaly' AND params ? 'metrics';
+UPDATE cachemon._auditor_rules
+   SET description = 'p50, p95 or p99 response time (merged sketches) above the baseline (pooled hour-of-day quantiles) by more than the threshold'
+ WHERE rule = 'response_time';
