@@ -9,15 +9,15 @@ RETURNS jsonb
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET jit = off
 AS $function$
 DECLARE
     v_out jsonb;
 BEGIN
     /*
-     * The pooled part of a baseline, over EVERY minute of [first minute with data, p_end)
-     * of one implementation, quiet or silent minutes included (a minute without a row counts
-     * as 0 operations), so that a low-traffic implementation has expectations too:
+     * The pooled part of a baseline, over EVERY minute from the first to the last minute with
+     * data of one implementation in [p_start, p_end), quiet or silent minutes included (a
+     * minute without a row counts as 0 operations), so that a low-traffic implementation has
+     * expectations too (silence after its last minute is not part of its normal traffic):
      *
      * - pooled: hit rate = sum hits / sum lookups, error rate = sum errors / sum operations,
      *   eviction rate = sum evictions / sum lookups (per 100), requests per minute = sum
@@ -51,11 +51,11 @@ BEGIN
            coalesce(m.hits + m.misses + m.sets + m.errors, 0), coalesce(m.evictions, 0),
            coalesce(m.latency_count, 0), m.p50_response_time_ms, m.p95_response_time_ms,
            m.p99_response_time_ms, m.latency_sketch
-      FROM (SELECT min(x.bucket) AS first FROM cachemon.cache_metrics_1min AS x
+      FROM (SELECT min(x.bucket) AS first, max(x.bucket) AS last
+              FROM cachemon.cache_metrics_1min AS x
              WHERE x.implementation_type = p_impl AND x.bucket >= p_start AND x.bucket < p_end
                AND x.total_events > 0) AS f
-     CROSS JOIN LATERAL pg_catalog.generate_series(f.first, p_end - interval '1 minute',
-                                                   interval '1 minute') AS g (b)
+     CROSS JOIN LATERAL pg_catalog.generate_series(f.first, f.last, interval '1 minute') AS g (b)
       LEFT JOIN cachemon.cache_metrics_1min AS m
         ON m.implementation_type = p_impl AND m.bucket = g.b;
 

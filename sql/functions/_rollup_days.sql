@@ -2,7 +2,6 @@ CREATE OR REPLACE FUNCTION cachemon._rollup_days(p_days timestamptz[], p_impls t
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET jit = off
 AS $function$
 DECLARE
     v_up integer;

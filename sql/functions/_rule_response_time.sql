@@ -3,7 +3,6 @@ RETURNS SETOF cachemon._finding
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
-SET jit = off
 AS $function$
 BEGIN
     /*

@@ -38,7 +38,6 @@ LANGUAGE plpgsql
 STABLE
 ROWS 8
 SET search_path = pg_catalog, pg_temp
-SET jit = off
 AS $function$
 DECLARE
     v_cached boolean := false;

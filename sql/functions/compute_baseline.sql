@@ -7,7 +7,6 @@ RETURNS cachemon.cache_baseline_metrics
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET jit = off
 AS $function$
 DECLARE
     v_impl      text := compute_baseline.implementation_type;

@@ -5,7 +5,6 @@ SET search_path = pg_catalog, pg_temp
 -- The rollup statements have large, uncertain cost estimates (row counts of a LATERAL per
 -- run), which would make PostgreSQL JIT-compile them: 50-400 ms of compilation for a
 -- statement that runs in tens of milliseconds. A tick is short work done every minute.
-SET jit = off
 AS $function$
 DECLARE
     v_started timestamptz := pg_catalog.clock_timestamp();

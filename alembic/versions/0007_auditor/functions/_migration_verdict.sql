@@ -17,7 +17,6 @@ RETURNS TABLE (
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
-SET jit = off
 AS $function$
 DECLARE
     v_end        timestamptz;

@@ -34,12 +34,12 @@ RETURNS TABLE (
     loo_p99_lower_ms double precision,
     last_bucket timestamptz
 )
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 ROWS 8
 SET search_path = pg_catalog, pg_temp
-SET jit = off
 AS $function$
+BEGIN
     /*
      * What the rules judge, per implementation over the whole minutes of [p_from, p_to):
      *
@@ -60,7 +60,10 @@ AS $function$
      *   quantile is significantly above a value only when this bound is.
      *
      * requests_per_minute = operations / minutes of the window (silence lowers it).
+     * PL/pgSQL so that the body is not checked before the sketch functions exist when the
+     * functions are created in name order.
      */
+    RETURN QUERY
     WITH q AS MATERIALIZED (
         SELECT * FROM cachemon._queued_buckets(p_from, p_to)
     ), m AS (
@@ -180,6 +183,7 @@ AS $function$
      CROSS JOIN LATERAL (SELECT cachemon.sketch_quantiles(a.sk99, ARRAY[0.5, 0.95, 0.99,
                                     0, 0,
                                     greatest(0.99 - 3.09 * sqrt(0.0099 / greatest(n.n99, 1)), 0)]) AS q) AS q99;
+END
 $function$;
 
 COMMENT ON FUNCTION cachemon._window_stats_compute(timestamptz, timestamptz) IS

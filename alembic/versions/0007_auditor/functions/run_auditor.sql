@@ -11,7 +11,6 @@ RETURNS TABLE (
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET jit = off
 AS $function$
 DECLARE
     v_window      interval;
