@@ -143,7 +143,8 @@ class Traffic:
         ]
         self.burst_left = 0
         self.burst_factor = 1.0
-        self.size = {i.name: 40_000 for i in self.impls}
+        self.capacity = 40_000
+        self.size = {i.name: self.capacity - 50 for i in self.impls}
 
     @staticmethod
     def cycle(at: datetime) -> float:
@@ -194,13 +195,17 @@ class Traffic:
                 size = self.size[impl.name]
                 events.append((t, "hit" if hit else "miss", impl.name, key, ms, size, None, None))
                 if not hit:
+                    # a set after every miss; once the cache is full (its memory limit), a set
+                    # evicts an entry most of the time (TTL expiry frees the rest)
                     self.size[impl.name] = size + 1
                     events.append(
                         (t + 0.001, "set", impl.name, key, ms * 0.3, size + 1, None, None)
                     )
-                    if rng.random() < 0.3:
-                        self.size[impl.name] -= 1
+                    if size >= self.capacity and rng.random() < 0.8:
+                        self.size[impl.name] = size
                         events.append((t + 0.002, "evict", impl.name, None, None, size, None, None))
+                    elif rng.random() < 0.2:
+                        self.size[impl.name] = size
         return events
 
 

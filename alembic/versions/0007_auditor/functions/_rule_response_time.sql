@@ -20,7 +20,8 @@ BEGIN
      * at least 10 requests beyond the quantile (200 for p95, 1000 for p99), AND the
      * quantile's distribution-free lower confidence bound (loo_pNN_lower_ms: the value at rank
      * N (q - 3.09 sqrt(q (1 - q) / N)) of the window's sketch) must itself exceed the expected
-     * value, which a tail made of a handful of very slow requests cannot do. A tail-only
+     * value by clear_threshold percent (12.5%), which a tail made of a handful of very slow
+     * requests, or the drift of an hour's quantile from its profile, cannot do. A tail-only
      * regression shows in p99 first.
      */
     RETURN QUERY
@@ -82,7 +83,8 @@ BEGIN
                'lower_bound_ms', d.lower)
       FROM d CROSS JOIN r
      CROSS JOIN LATERAL cachemon._judge(d.deviation,
-         d.z >= r.significance_z AND coalesce(d.lower > d.base, false), d.enough, r) AS j;
+         d.z >= r.significance_z
+         AND coalesce(d.lower > d.base * (1 + r.clear_threshold / 100.0), false), d.enough, r) AS j;
 END
 $function$;
 
