@@ -34,18 +34,31 @@ def one_minute(conn: Conn) -> Conn:
 
 def test_breach_must_persist_before_a_finding_opens(one_minute: Conn) -> None:
     # Rules judge windows without their worst minute: a breach needs two distinct bad
-    # minutes, and a finding two breached evaluations (auditor.open_after).
+    # minutes; with auditor.open_after 1 the first such breach opens.
+    set_setting(one_minute, "auditor.open_after", "1")
     bad = NEW.but(hit_rate=50)
-    end = play(
-        one_minute, [(NEW, 3), (bad, 1), (NEW, 3), (bad, 2), (NEW, 3), (bad, 3), (NEW, 1)], T, 0.1
-    )
-    audit(one_minute, T, T + timedelta(minutes=12))
-    assert findings(one_minute, "hit_rate_drop") == [], "one or two bad minutes opened a finding"
-    audit(one_minute, T + timedelta(minutes=12), end)
+    end = play(one_minute, [(NEW, 3), (bad, 1), (NEW, 3), (bad, 2), (NEW, 1)], T, seed=0.1)
+    audit(one_minute, T, T + timedelta(minutes=7))
+    assert findings(one_minute, "hit_rate_drop") == [], "a single bad minute opened a finding"
+    audit(one_minute, T + timedelta(minutes=7), end)
     found = findings(one_minute, "hit_rate_drop")
     assert len(found) == 1
-    assert found[0]["first_seen_at"] == T + timedelta(minutes=14, seconds=5)
-    assert found[0]["details"]["opened_at"] == (T + timedelta(minutes=15, seconds=5)).isoformat()
+    assert found[0]["first_seen_at"] == T + timedelta(minutes=9, seconds=5)
+    assert found[0]["details"]["opened_at"] == (T + timedelta(minutes=9, seconds=5)).isoformat()
+    assert found[0]["occurrences"] == 1
+
+
+def test_open_after_counts_breached_evaluations(one_minute: Conn) -> None:
+    # auditor.open_after 2 (the default): two breached evaluations, i.e. three bad minutes.
+    bad = NEW.but(hit_rate=50)
+    end = play(one_minute, [(NEW, 3), (bad, 2), (NEW, 3), (bad, 3), (NEW, 1)], T, seed=0.1)
+    audit(one_minute, T, T + timedelta(minutes=8))
+    assert findings(one_minute, "hit_rate_drop") == [], "one breached evaluation opened"
+    audit(one_minute, T + timedelta(minutes=8), end)
+    found = findings(one_minute, "hit_rate_drop")
+    assert len(found) == 1
+    assert found[0]["first_seen_at"] == T + timedelta(minutes=10, seconds=5)
+    assert found[0]["details"]["opened_at"] == (T + timedelta(minutes=11, seconds=5)).isoformat()
     assert found[0]["occurrences"] == 2
 
 

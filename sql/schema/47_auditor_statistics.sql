@@ -22,3 +22,6 @@ UPDATE cachemon._auditor_rules
 UPDATE cachemon._auditor_rules
    SET description = 'p50, p95 or p99 response time (merged sketches) above the baseline (pooled hour-of-day quantiles) by more than the threshold'
  WHERE rule = 'response_time';
+
+-- Errors are tested as counts (Poisson, at least 3 errors), so quieter windows can be judged.
+UPDATE cachemon._auditor_rules SET min_requests = 50 WHERE rule = 'error_rate' AND min_requests = 200;

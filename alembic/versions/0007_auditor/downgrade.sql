@@ -20,3 +20,4 @@ UPDATE cachemon._auditor_rules
 UPDATE cachemon._auditor_rules
    SET description = 'Average or p95 response time above the baseline (hour-of-day median) by more than the threshold'
  WHERE rule = 'response_time';
+UPDATE cachemon._auditor_rules SET min_requests = 200 WHERE rule = 'error_rate' AND min_requests = 50;

@@ -62,7 +62,8 @@ BEGIN
      *   window with enough traffic); a breach in any window counts, except a breach in a
      *   longer window while the deciding window is clear (that is the past, not now).
      * - One incident, one finding: when a rule would open a finding while the implementation
-     *   already has a live one (another rule), it opens nothing; it is listed in the live
+     *   already has a live one (another rule) that breached within the last three
+     *   auditor.window lengths, it opens nothing; it is listed in the live
      *   finding's details.related (and named in its message), and may raise its severity.
      *   The live finding resolves only when its own rule is clear and no related rule still
      *   breaches. An 'info' finding (a traffic surge) never leads a warning or critical one.
@@ -308,6 +309,8 @@ BEGIN
                 SELECT o.* INTO v_lead FROM cachemon.cache_auditor_observations AS o
                  WHERE o.implementation_type = v_g.implementation_type AND o.status <> 'resolved'
                    AND (o.severity <> 'info' OR v_g.severity = 'info')
+                   -- the same incident: the live finding breached within three windows
+                   AND o.last_seen_at >= p_now - 3 * v_window
                  ORDER BY o.first_seen_at, o.id
                  LIMIT 1
                    FOR UPDATE;
