@@ -11,7 +11,9 @@ from orchestrator.synthetic import Profile, insert_minutes
 
 Conn = psycopg.Connection[dict[str, Any]]
 
-T0 = datetime(2026, 3, 2, tzinfo=UTC)
+# Midnight UTC two days ago: the scenarios (history, then hours of play) stay within the range
+# every function taking p_now accepts (cachemon._check_now: a day ahead, retention.raw behind).
+T0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
 HISTORY_MINUTES = 300
 # Where scenarios start: right after the baseline window.
 T = T0 + timedelta(minutes=HISTORY_MINUTES)

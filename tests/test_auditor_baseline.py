@@ -19,7 +19,10 @@ def test_robust_statistics_ignore_a_few_bad_minutes(conn: Conn, db_url: str) -> 
     insert_minutes(conn, NEW.but(hit_rate=5), T0 + timedelta(minutes=200), 10, seed=0.2)
     b = baseline.compute("new", "1 day", db_url, now=T0 + timedelta(minutes=210))
     assert b.sample_minutes == 210 and b.is_active
-    assert b.hourly_profile is None  # 3.5 hours: no daily rhythm to learn
+    # 3.5 hours: no daily rhythm of rates to learn; volume per hour of day is always kept
+    # (every minute counts, so quiet hours have their own expectation).
+    assert b.hourly_profile is not None and set(b.hourly_profile) == {"pooled"}
+    assert set(b.hourly_profile["pooled"]) == {"requests_per_minute"}
     hit = b.statistics["hit_rate"]
     assert 78 < hit["median"] < 82  # the 10 bad minutes do not move the median ...
     assert b.hit_rate_mean is not None and b.hit_rate_mean < 77  # ... but drag the mean

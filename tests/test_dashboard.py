@@ -428,7 +428,7 @@ def test_notification_payloads_reach_pages_as_identifiers_only() -> None:
 
 
 STUB_VERDICT = """
-CREATE FUNCTION cachemon.migration_verdict(candidate text DEFAULT 'new',
+CREATE OR REPLACE FUNCTION cachemon.migration_verdict(candidate text DEFAULT 'new',
     reference text DEFAULT 'legacy', time_window interval DEFAULT '1 hour',
     p_now timestamptz DEFAULT now())
 RETURNS TABLE (candidate text, reference text, window_start timestamptz,
@@ -446,11 +446,13 @@ COMMENT ON FUNCTION cachemon.migration_verdict(text, text, interval, timestamptz
 """
 
 
-def test_verdict_panel_equals_the_function(data_url: str, browser: Any) -> None:
-    """The panel shows what cachemon.migration_verdict returns. Until the auditor's revision
-    is merged, this database gets a stand-in with the contract's signature (and hostile text
-    in it); after the merge the real function answers."""
-    if not _verdict_exists(data_url):
+@pytest.mark.parametrize("which", ["real", "hostile stand-in"])
+def test_verdict_panel_equals_the_function(data_url: str, browser: Any, which: str) -> None:
+    """The panel shows what cachemon.migration_verdict returns: the real function on the
+    demo-like data, and a stand-in of the same signature whose evidence and notes carry
+    markup (it must stay text)."""
+    assert _verdict_exists(data_url)
+    if which == "hostile stand-in":
         with psycopg.connect(data_url, autocommit=True) as conn:
             conn.execute(STUB_VERDICT)
     with psycopg.connect(data_url, row_factory=dict_row) as conn:
@@ -517,8 +519,7 @@ def test_cachemon_dashboard_command_serves_and_stops(data_url: str) -> None:
 
 
 def test_a_failing_verdict_is_shown_not_fatal(data_url: str) -> None:
-    if _verdict_exists(data_url):
-        pytest.skip("the real migration_verdict exists; the failure path is tested with a stub")
+    # The real function, replaced by one that fails the way a bug would.
     failing = STUB_VERDICT.split("AS $$")[0] + (
         "AS $$ SELECT candidate, reference, p_now, p_now, (1/0)::text, 0::numeric, '',"
         " '[]'::jsonb $$;"

@@ -32,9 +32,14 @@ def test_demo_plays_a_regression_and_runs_again_cleanly() -> None:
             )
             assert proc.returncode == 0, proc.stderr
             out = proc.stdout
-            # The regression of `new` is found, and found to be over.
+            # The regression of `new` is found, and found to be over: one finding for the
+            # incident, led by one rule, the others named in its message ("[with ...]").
+            led = re.findall(r"#\d+ resolved\s+\w+\s+new\s+(\w+)[^\n]*\n\s+([^\n]*)", out)
+            assert led, out
+            named = " ".join(f"{rule} {message}" for rule, message in led)
             for rule in ("hit_rate_drop", "response_time", "error_rate", "migration"):
-                assert re.search(rf"#\d+ resolved\s+\w+\s+new\s+{rule}", out), (rule, out)
+                assert re.search(rf"\b{rule}\b", named), (rule, out)
+            assert len(re.findall(r"#\d+ \w+\s+\w+\s+new\s", out)) == 1, out
             # legacy behaved all along: no finding about it (no false alarm).
             assert not re.search(r"#\d+ \w+\s+\w+\s+legacy\s", out), out
             assert " 0 dropped" in out

@@ -403,6 +403,12 @@ def test_the_retention_attack_from_the_issue_is_refused(conn: Conn) -> None:
         ("auditor.open_after", "-3"),
         ("push.realtime_private", "maybe"),
         ("ingest.max_response_time_ms", "NaN"),
+        ("auditor.windows", "{abc}"),
+        ("auditor.windows", "{2,5,100000}"),
+        ("auditor.windows", "{}"),
+        ("auditor.windows", "2,5"),
+        ("verdict.confidence", "1.5"),
+        ("verdict.marginal_score", "99"),  # above verdict.pass_score (95)
     ],
 )
 def test_settings_are_validated_however_written(conn: Conn, name: str, value: str) -> None:
@@ -468,6 +474,14 @@ def test_every_setting_has_a_rule(conn: Conn) -> None:
         "SELECT cachemon.acknowledge_observation(1, 'eve', 'infinity')",
         "SELECT cachemon.resolve_observation(1, 'eve', NULL, now() + interval '2 days')",
         "SELECT cachemon.resolve_observation(1, 'eve', NULL, now() - interval '1 year')",
+        "SELECT cachemon.run_auditor('infinity')",
+        "SELECT cachemon.run_auditor(now() + interval '1 year')",
+        "SELECT cachemon.run_auditor(now() - interval '30 days')",
+        "SELECT cachemon.compute_baseline('new', '1 day', now() + interval '2 days')",
+        "SELECT cachemon.compute_baseline('new', '1 day', '-infinity')",
+        "SELECT * FROM cachemon.migration_verdict('new', 'legacy', '1 hour', 'infinity')",
+        "SELECT cachemon.migration_verdict('new', 'legacy', '1h', now() + interval '2 days')",
+        "SELECT cachemon.migration_verdict('new', 'legacy', '1h', now() - interval '1 year')",
     ],
 )
 def test_p_now_far_from_the_clock_is_refused(conn: Conn, call: str) -> None:

@@ -1,7 +1,7 @@
 """Dashboard read API: get_timeseries, error breakdown, traffic share, live findings.
 
 Revision ID: 0008_dashboard
-Revises: 0006_trust
+Revises: 0007_auditor
 Create Date: 2026-11-29
 
 The SQL this revision runs lives in the folder of the same name (see alembic/README.md).
@@ -10,7 +10,7 @@ The SQL this revision runs lives in the folder of the same name (see alembic/REA
 from orchestrator.migrations import downgrade_revision, upgrade_revision
 
 revision = "0008_dashboard"
-down_revision = "0006_trust"
+down_revision = "0007_auditor"
 branch_labels = None
 depends_on = None
 

@@ -75,5 +75,6 @@ from orchestrator.cli import (  # noqa: E402, F401
     ingest,
     local,
     rollup,
+    verdict,
     watch,
 )

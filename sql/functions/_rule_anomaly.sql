@@ -15,6 +15,11 @@ BEGIN
      * that is suddenly much faster, or quieter, is also worth a look). requests_per_minute is
      * judged only with an hour-of-day profile: without one the daily rhythm alone would
      * exceed any sensible threshold. One row per metric; run_auditor keeps the worst.
+     * Since revision 0007: window values leave the worst minute out (cachemon._window_stats,
+     * loo_*), only fully rolled-up minutes count, requests_per_minute is expected from the
+     * baseline's pooled requests per minute of every minute of that hour, and MORE traffic
+     * than usual with unchanged quality is severity 'info' at most (a surge is news, not a
+     * fault; the quality rules judge what it does to the cache).
      */
     RETURN QUERY
     WITH w AS (
@@ -25,20 +30,23 @@ BEGIN
         SELECT * FROM cachemon._auditor_rule('anomaly')
     ), x AS (
         SELECT t.implementation_type, v.metric, v.observed, t.operations, w.minutes,
-               cachemon._baseline_expected(b, v.metric, w.t_end - p_window / 2) AS base,
+               CASE WHEN v.metric = 'requests_per_minute'
+                    THEN coalesce(cachemon._baseline_pooled_at(b, v.metric, w.t_end - p_window / 2),
+                                  cachemon._baseline_expected(b, v.metric, w.t_end - p_window / 2))
+                    ELSE cachemon._baseline_expected(b, v.metric, w.t_end - p_window / 2) END AS base,
                cachemon._baseline_scale(b, v.metric, w.t_end - p_window / 2) AS scale
           FROM w
          CROSS JOIN r
-         CROSS JOIN LATERAL cachemon._window_totals(w.t_start, w.t_end) AS t
+         CROSS JOIN LATERAL cachemon._window_stats(w.t_start, w.t_end) AS t
           JOIN cachemon.cache_baseline_metrics AS b
             ON b.implementation_type = t.implementation_type AND b.is_active
          CROSS JOIN LATERAL (VALUES
-             ('hit_rate', t.hit_rate),
-             ('error_rate', t.error_rate),
-             ('avg_response_time_ms', t.avg_response_time_ms),
-             ('p95_response_time_ms', t.p95_response_time_ms),
+             ('hit_rate', 100.0::double precision * t.loo_hits / NULLIF(t.loo_lookups, 0)),
+             ('error_rate', 100.0::double precision * t.loo_errors / NULLIF(t.loo_operations, 0)),
+             ('avg_response_time_ms', t.loo_avg_response_time_ms),
+             ('p95_response_time_ms', t.loo_p95_response_time_ms),
              ('requests_per_minute', t.requests_per_minute),
-             ('eviction_rate', t.eviction_rate),
+             ('eviction_rate', 100.0::double precision * t.loo_evictions / NULLIF(t.loo_lookups, 0)),
              ('avg_cache_size', t.avg_cache_size)
          ) AS v (metric, observed)
          WHERE r.params -> 'metrics' ? v.metric
@@ -49,7 +57,9 @@ BEGIN
                x.operations >= r.min_requests AS enough
           FROM x CROSS JOIN r
     )
-    SELECT d.implementation_type, 'anomaly', r.category, j.state, j.severity,
+    SELECT d.implementation_type, 'anomaly', r.category, j.state,
+           CASE WHEN d.metric = 'requests_per_minute' AND d.z > 0 AND j.severity IS NOT NULL
+                THEN 'info' ELSE j.severity END,
            d.metric, d.observed, d.base, 100.0 * (d.observed - d.base) / NULLIF(d.base, 0),
            d.operations, d.z,
            pg_catalog.format('%s of %s is %s vs baseline median %s over %s minutes: robust z-score %s (%s operations)',
@@ -61,7 +71,7 @@ BEGIN
                pg_catalog.to_char(p_now AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'),
                d.implementation_type) END,
            pg_catalog.jsonb_build_object('z', round(d.z::numeric, 2), 'scale', d.scale,
-               'window_minutes', d.minutes)
+               'window_minutes', d.minutes, 'enough', d.enough)
       FROM d CROSS JOIN r
      CROSS JOIN LATERAL cachemon._judge(abs(d.z), true, d.enough, r) AS j;
 END

@@ -8,27 +8,35 @@ BEGIN
     /*
      * Capacity: eviction rate (evictions per 100 lookups) or average cache size above the
      * baseline by at least warning_threshold percent (critical from critical_threshold).
-     * Evictions are counts: significant when the Anscombe-transformed Poisson z,
-     * 2 (sqrt(observed + 3/8) - sqrt(expected + 3/8)), reaches significance_z, with the
-     * expected count from the baseline rate (at least 0.1 per 100 lookups). Cache size is a
-     * level: significant when (observed - baseline) / robust per-minute spread reaches it.
+     * Evictions are rare counts: the window's evictions without its worst minute are
+     * compared with the baseline's POOLED rate (all evictions / all lookups of that hour of
+     * day, not the median minute, which is 0 when most minutes have none) times the window's
+     * lookups; significant when the Poisson upper-tail z (cachemon._poisson_z) over sqrt of
+     * the baseline's dispersion factor reaches significance_z, with at least 5 evictions.
+     * A traffic rise raises expected and observed evictions alike. Cache size is a level:
+     * significant when (observed - baseline median) / robust per-minute spread reaches it.
+     * Judged over every window of cachemon._auditor_windows.
      */
     RETURN QUERY
-    WITH w AS (
-        SELECT pg_catalog.date_trunc('minute', p_now, 'UTC') AS t_end,
-               pg_catalog.date_trunc('minute', p_now, 'UTC') - p_window AS t_start,
-               (extract(epoch FROM p_window) / 60)::integer AS minutes
-    ), r AS (
+    WITH r AS (
         SELECT * FROM cachemon._auditor_rule('capacity')
+    ), t AS MATERIALIZED (
+        SELECT k.k, s.*
+          FROM cachemon._auditor_windows(p_window) AS k (k)
+         CROSS JOIN LATERAL cachemon._window_stats(
+             pg_catalog.date_trunc('minute', p_now, 'UTC') - pg_catalog.make_interval(mins => k.k),
+             pg_catalog.date_trunc('minute', p_now, 'UTC')) AS s
     ), x AS (
-        SELECT t.implementation_type, t.evictions, t.lookups, t.eviction_rate, t.avg_cache_size,
-               w.minutes,
-               greatest(cachemon._baseline_expected(b, 'eviction_rate', w.t_end - p_window / 2), 0.1)
-                   AS base_eviction_rate,
-               cachemon._baseline_expected(b, 'avg_cache_size', w.t_end - p_window / 2) AS base_size,
-               cachemon._baseline_scale(b, 'avg_cache_size', w.t_end - p_window / 2) AS size_scale
-          FROM w
-         CROSS JOIN LATERAL cachemon._window_totals(w.t_start, w.t_end) AS t
+        SELECT t.implementation_type, t.loo_evictions AS evictions, t.lookups, t.loo_lookups,
+               100.0::double precision * t.loo_evictions / NULLIF(t.loo_lookups, 0) AS eviction_rate,
+               t.avg_cache_size, t.k AS minutes,
+               greatest(coalesce(cachemon._baseline_pooled_at(b, 'eviction_rate', pg_catalog.date_trunc('minute', p_now, 'UTC')),
+                                 cachemon._baseline_expected(b, 'eviction_rate', pg_catalog.date_trunc('minute', p_now, 'UTC'))),
+                        0.01) AS base_eviction_rate,
+               coalesce((b.statistics -> 'dispersion' ->> 'eviction_rate_phi')::double precision, 1) AS phi,
+               cachemon._baseline_expected(b, 'avg_cache_size', pg_catalog.date_trunc('minute', p_now, 'UTC')) AS base_size,
+               cachemon._baseline_scale(b, 'avg_cache_size', pg_catalog.date_trunc('minute', p_now, 'UTC')) AS size_scale
+          FROM t
           JOIN cachemon.cache_baseline_metrics AS b
             ON b.implementation_type = t.implementation_type AND b.is_active
     ), d AS (
@@ -36,9 +44,11 @@ BEGIN
           FROM x CROSS JOIN r
          CROSS JOIN LATERAL (VALUES
              ('eviction_rate', x.eviction_rate, x.base_eviction_rate,
-              2 * (sqrt(x.evictions + 0.375) - sqrt(x.base_eviction_rate / 100.0 * x.lookups + 0.375)),
-              pg_catalog.format('%s evictions in %s lookups', cachemon._fmt(x.evictions, 0),
-                                cachemon._fmt(x.lookups, 0))),
+              CASE WHEN x.evictions >= 5 THEN cachemon._poisson_z(x.evictions,
+                       x.base_eviction_rate / 100.0 * x.loo_lookups) / sqrt(greatest(x.phi, 1))
+                   ELSE 0 END,
+              pg_catalog.format('%s evictions in %s lookups without the worst minute', cachemon._fmt(x.evictions, 0),
+                                cachemon._fmt(x.loo_lookups, 0))),
              ('avg_cache_size', x.avg_cache_size, x.base_size,
               (x.avg_cache_size - x.base_size) / x.size_scale,
               pg_catalog.format('%s lookups', cachemon._fmt(x.lookups, 0)))
@@ -60,7 +70,8 @@ BEGIN
                ELSE pg_catalog.format(
                    'The cache of %s is growing far beyond its usual size: check TTLs are set on new keys, look for unbounded key growth, and make sure its memory limit and eviction policy are what you expect.',
                    d.implementation_type) END END,
-           pg_catalog.jsonb_build_object('z', round(d.z::numeric, 2), 'window_minutes', d.minutes)
+           pg_catalog.jsonb_build_object('z', round(d.z::numeric, 2), 'window_minutes', d.minutes,
+               'enough', d.lookups >= r.min_requests)
       FROM d CROSS JOIN r
      CROSS JOIN LATERAL cachemon._judge(
          100.0 * (d.observed - d.base) / NULLIF(d.base, 0), d.z >= r.significance_z,
@@ -69,7 +80,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon._rule_capacity(timestamptz, interval) IS
-    'Auditor rule capacity: eviction rate (per 100 lookups) or average cache size above the baseline by more than the thresholds, significant for the volume.';
+    'Auditor rule capacity: eviction rate (pooled, without the worst minute, Poisson test) or average cache size above the baseline by more than the thresholds, over 2..60-minute windows.';
 
 REVOKE ALL ON FUNCTION cachemon._rule_capacity(timestamptz, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon._rule_capacity(timestamptz, interval) TO cachemon_reader, cachemon_admin;

@@ -18,6 +18,10 @@ BEGIN
      * 1% of its average) times sqrt(1/k_candidate + 1/k_reference). Both sides need
      * min_requests.
      * No baseline needed: this is the comparison a migration is about.
+     * Since revision 0007 each side is judged without its worst minute of the window
+     * (cachemon._window_stats, loo_*) and only over fully rolled-up minutes, so one stalled
+     * minute of the candidate cannot open a finding; run_auditor groups a migration finding
+     * with the candidate's other findings of the same incident.
      */
     RETURN QUERY
     WITH w AS (
@@ -33,7 +37,13 @@ BEGIN
                coalesce((r.params ->> 'error_rate_increase_points')::double precision, 1) AS er_margin
           FROM r
     ), t AS (
-        SELECT t.* FROM w CROSS JOIN LATERAL cachemon._window_totals(w.t_start, w.t_end) AS t
+        SELECT s.implementation_type, s.loo_hits AS hits, s.loo_lookups AS lookups,
+               100.0::double precision * s.loo_hits / NULLIF(s.loo_lookups, 0) AS hit_rate,
+               s.loo_errors AS errors, s.loo_operations AS operations,
+               100.0::double precision * s.loo_errors / NULLIF(s.loo_operations, 0) AS error_rate,
+               s.loo_avg_response_time_ms AS avg_response_time_ms,
+               s.loo_latency_count AS latency_count
+          FROM w CROSS JOIN LATERAL cachemon._window_stats(w.t_start, w.t_end) AS s
     ), lat AS (
         SELECT count(*) FILTER (WHERE m.implementation_type = p.cand) AS k_cand,
                count(*) FILTER (WHERE m.implementation_type = p.ref) AS k_ref,
@@ -84,7 +94,8 @@ BEGIN
                'Hold the rollout of %s (route traffic back to %s if users notice) until its %s matches %s; compare the two side by side with SELECT * FROM cachemon.get_cache_performance_summary(NULL, ''1 hour'') and look at what differs in %s: key construction, TTLs, serialisation, connection settings.',
                x.cand, x.ref, x.label, x.ref, x.cand) END,
            pg_catalog.jsonb_build_object('reference', x.ref, 'z', round(x.z::numeric, 2),
-               'margin_multiple', round(x.score::numeric, 2), 'window_minutes', x.minutes)
+               'margin_multiple', round(x.score::numeric, 2), 'window_minutes', x.minutes,
+               'enough', x.volume >= r.min_requests)
       FROM x CROSS JOIN r
      CROSS JOIN LATERAL cachemon._judge(x.score, x.z >= r.significance_z,
                                         x.volume >= r.min_requests, r) AS j;

@@ -14,6 +14,11 @@ BEGIN
      * that hour of day x silent minutes), so a night-time lull does not alarm; clear once
      * the last minute had data. p_window is not used: silence is measured from p_now.
      * Retire an implementation by deactivating its baseline.
+     * Since revision 0007 the expectation is the baseline's pooled requests per minute of
+     * that hour of day over EVERY minute (silent and quiet ones included), so a
+     * 5-events-a-minute implementation expects 5, not the 13 of its busier minutes, and the
+     * night has its own (lower) expectation: P(silence | expected) = exp(-expected) is tiny
+     * once expected * silent minutes reaches min_requests.
      */
     RETURN QUERY
     WITH w AS (
@@ -23,7 +28,8 @@ BEGIN
     ), x AS (
         SELECT b.implementation_type, w.t_end,
                (4 * r.critical_threshold)::integer AS lookback,
-               cachemon._baseline_expected(b, 'requests_per_minute', w.t_end) AS expected_rpm,
+               coalesce(cachemon._baseline_pooled_at(b, 'requests_per_minute', w.t_end),
+                        cachemon._baseline_expected(b, 'requests_per_minute', w.t_end)) AS expected_rpm,
                (SELECT max(m.bucket) FROM cachemon.cache_metrics_1min AS m
                  WHERE m.implementation_type = b.implementation_type
                    AND m.bucket < w.t_end

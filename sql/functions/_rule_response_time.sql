@@ -6,58 +6,90 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
     /*
-     * Response time above baseline, one row for the average and one for p95. The window's
-     * average is exact (latency_sum / latency_count); its p95 is the latency-weighted mean
-     * of the minutes' p95s. Each against the baseline's hour-of-day median. Breach when
-     * higher by at least warning_threshold percent (critical from critical_threshold) and
-     * significant: z = (observed - baseline) / (robust per-minute spread / sqrt(minutes))
-     * reaches significance_z. run_auditor keeps the worse of the two rows (a critical p95
-     * suppresses a warning on the average).
+     * Response time above baseline, over every window of cachemon._auditor_windows, one row
+     * per window and metric: p50, p95 and p99 of the window (quantiles of the merged minute
+     * sketches, within 0.9%); not the average, which a few very slow requests move at will
+     * (the migration rule and verdict still report it). All without the window's worst minute (loo:
+     * one slow minute, or one request 20x slower in a quiet minute, cannot open a finding).
+     * Expected: the baseline's pooled quantile of that hour of day (merged sketches of the
+     * baseline window), and for the average the hour's median minute average.
+     * Breach when higher by at least warning_threshold percent (critical from
+     * critical_threshold) and significant: for a quantile, z = ln(observed / expected) /
+     * (s / sqrt(minutes)), s the baseline's robust (MAD) spread of ln(minute quantile /
+     * expected) (statistics.dispersion.pNN_log_sd, at least 0.05), and the window must hold
+     * at least 10 requests beyond the quantile (200 for p95, 1000 for p99), AND the
+     * quantile's distribution-free lower confidence bound (loo_pNN_lower_ms: the value at rank
+     * N (q - 3.09 sqrt(q (1 - q) / N)) of the window's sketch) must itself exceed the expected
+     * value by clear_threshold percent (12.5%), which a tail made of a handful of very slow
+     * requests, or the drift of an hour's quantile from its profile, cannot do. A tail-only
+     * regression shows in p99 first.
      */
     RETURN QUERY
-    WITH w AS (
-        SELECT pg_catalog.date_trunc('minute', p_now, 'UTC') AS t_end,
-               pg_catalog.date_trunc('minute', p_now, 'UTC') - p_window AS t_start,
-               (extract(epoch FROM p_window) / 60)::integer AS minutes
-    ), r AS (
+    WITH r AS (
         SELECT * FROM cachemon._auditor_rule('response_time')
+    ), t AS MATERIALIZED (
+        SELECT k.k, s.*
+          FROM cachemon._auditor_windows(p_window) AS k (k)
+         CROSS JOIN LATERAL cachemon._window_stats(
+             pg_catalog.date_trunc('minute', p_now, 'UTC') - pg_catalog.make_interval(mins => k.k),
+             pg_catalog.date_trunc('minute', p_now, 'UTC')) AS s
     ), x AS (
-        SELECT t.implementation_type, v.metric, v.label, v.observed, t.latency_count, t.minutes AS data_minutes,
-               cachemon._baseline_expected(b, v.metric, w.t_end - p_window / 2) AS base,
-               cachemon._baseline_scale(b, v.metric, w.t_end - p_window / 2) AS scale,
-               w.minutes
-          FROM w
-         CROSS JOIN LATERAL cachemon._window_totals(w.t_start, w.t_end) AS t
+        SELECT t.implementation_type, t.k AS minutes, greatest(t.data_minutes - 1, 1) AS kk,
+               t.loo_latency_count, v.metric, v.label, v.observed, v.q, v.lower,
+               CASE WHEN v.metric = 'avg_response_time_ms'
+                    THEN cachemon._baseline_expected(b, v.metric, pg_catalog.date_trunc('minute', p_now, 'UTC'))
+                    ELSE coalesce(cachemon._baseline_pooled_at(b, v.metric, pg_catalog.date_trunc('minute', p_now, 'UTC')),
+                                  cachemon._baseline_expected(b, v.metric, pg_catalog.date_trunc('minute', p_now, 'UTC')))
+               END AS base,
+               CASE WHEN v.metric = 'avg_response_time_ms'
+                    THEN cachemon._baseline_scale(b, v.metric, pg_catalog.date_trunc('minute', p_now, 'UTC'))
+                    ELSE greatest(coalesce((b.statistics -> 'dispersion' ->> v.sd_key)::double precision,
+                                           -- no sketches in the baseline: the relative robust
+                                           -- spread of the minute values instead
+                                           cachemon._baseline_scale(b, v.metric, pg_catalog.date_trunc('minute', p_now, 'UTC'))
+                                           / NULLIF(cachemon._baseline_expected(b, v.metric, pg_catalog.date_trunc('minute', p_now, 'UTC')), 0),
+                                           0.05), 0.05)
+               END AS scale
+          FROM t
           JOIN cachemon.cache_baseline_metrics AS b
             ON b.implementation_type = t.implementation_type AND b.is_active
          CROSS JOIN LATERAL (VALUES
-             ('avg_response_time_ms', 'average response time', t.avg_response_time_ms),
-             ('p95_response_time_ms', 'p95 response time', t.p95_response_time_ms)
-         ) AS v (metric, label, observed)
+             ('p50_response_time_ms', 'p50 response time', t.loo_p50_response_time_ms, 0.5, 'p50_log_sd', t.loo_p50_lower_ms),
+             ('p95_response_time_ms', 'p95 response time', t.loo_p95_response_time_ms, 0.95, 'p95_log_sd', t.loo_p95_lower_ms),
+             ('p99_response_time_ms', 'p99 response time', t.loo_p99_response_time_ms, 0.99, 'p99_log_sd', t.loo_p99_lower_ms)
+         ) AS v (metric, label, observed, q, sd_key, lower)
     ), d AS (
         SELECT x.*,
                100.0 * (x.observed - x.base) / NULLIF(x.base, 0) AS deviation,
-               (x.observed - x.base) / (x.scale / sqrt(greatest(x.data_minutes, 1))) AS z,
-               x.latency_count >= r.min_requests AS enough
+               CASE WHEN x.q IS NULL
+                    THEN (x.observed - x.base) / (x.scale / sqrt(x.kk))
+                    ELSE ln(greatest(x.observed, 1e-6) / greatest(x.base, 1e-6)) / (x.scale / sqrt(x.kk))
+               END AS z,
+               x.loo_latency_count >= r.min_requests
+                   AND (x.q IS NULL OR x.loo_latency_count * (1 - x.q) >= 10) AS enough
           FROM x CROSS JOIN r
+         WHERE x.base IS NOT NULL
     )
     SELECT d.implementation_type, 'response_time', r.category, j.state, j.severity,
-           d.metric, d.observed, d.base, d.deviation, d.latency_count, d.z,
-           pg_catalog.format('%s of %s is %s ms vs baseline %s ms over %s minutes, %s timed requests (%s%% higher)',
+           d.metric, d.observed, d.base, d.deviation, d.loo_latency_count, d.z,
+           pg_catalog.format('%s of %s is %s ms vs baseline %s ms over %s minutes, %s timed requests without the worst minute (%s%% higher)',
                d.label, d.implementation_type, cachemon._fmt(d.observed, 1), cachemon._fmt(d.base, 1),
-               d.minutes, cachemon._fmt(d.latency_count, 0), cachemon._fmt(d.deviation, 1)),
+               d.minutes, cachemon._fmt(d.loo_latency_count, 0), cachemon._fmt(d.deviation, 1)),
            CASE WHEN j.state = 'breach' THEN pg_catalog.format(
-               'Look at %s''s backend: CPU, memory and network latency of the cache server, connection pool saturation, and value sizes (large values serialise slowly); if only p95 rose, look for slow keys or lock contention.',
+               'Look at %s''s backend: CPU, memory and network latency of the cache server, connection pool saturation, and value sizes (large values serialise slowly); if only p99 rose, look for slow keys or lock contention.',
                d.implementation_type) END,
            pg_catalog.jsonb_build_object('z', round(d.z::numeric, 2), 'scale', d.scale,
-               'window_minutes', d.minutes)
+               'window_minutes', d.minutes, 'enough', d.enough,
+               'lower_bound_ms', d.lower)
       FROM d CROSS JOIN r
-     CROSS JOIN LATERAL cachemon._judge(d.deviation, d.z >= r.significance_z, d.enough, r) AS j;
+     CROSS JOIN LATERAL cachemon._judge(d.deviation,
+         d.z >= r.significance_z
+         AND coalesce(d.lower > d.base * (1 + r.clear_threshold / 100.0), false), d.enough, r) AS j;
 END
 $function$;
 
 COMMENT ON FUNCTION cachemon._rule_response_time(timestamptz, interval) IS
-    'Auditor rule response_time: window average and p95 response time above the baseline (hour-of-day median) by more than the thresholds, significant against the baseline''s robust spread.';
+    'Auditor rule response_time: window p50/p95/p99 (merged sketches) and average, without the worst minute, above the baseline (pooled hour-of-day quantiles) by more than the thresholds, significant against the baseline''s robust spread, over 2..60-minute windows.';
 
 REVOKE ALL ON FUNCTION cachemon._rule_response_time(timestamptz, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon._rule_response_time(timestamptz, interval) TO cachemon_reader, cachemon_admin;

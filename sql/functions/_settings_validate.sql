@@ -35,6 +35,12 @@ BEGIN
                     NEW.value::double precision BETWEEN coalesce(v_rule.min_value::double precision, '-Infinity')
                                                     AND coalesce(v_rule.max_value::double precision, 'Infinity')
                     AND NEW.value::double precision NOT IN ('Infinity', '-Infinity', 'NaN')
+                WHEN 'integers' THEN
+                    NEW.value ~ '^\s*\{\s*[0-9]{1,9}(\s*,\s*[0-9]{1,9}){0,19}\s*\}\s*$'
+                    AND NOT EXISTS (
+                        SELECT FROM pg_catalog.unnest(NEW.value::bigint[]) AS e(v)
+                         WHERE e.v < coalesce(v_rule.min_value::bigint, e.v)
+                            OR e.v > coalesce(v_rule.max_value::bigint, e.v))
                 WHEN 'boolean' THEN NEW.value::boolean IS NOT NULL
                 ELSE true
             END;
@@ -45,6 +51,7 @@ BEGIN
             RAISE EXCEPTION 'cachemon setting % = % is invalid: it must be % from % to %',
                 NEW.name, pg_catalog.quote_literal(NEW.value), CASE v_rule.kind
                     WHEN 'integer' THEN 'an integer' WHEN 'number' THEN 'a number'
+                    WHEN 'integers' THEN 'a list of 1 to 20 integers such as {2,5,15}, each'
                     WHEN 'boolean' THEN 'true or false' ELSE 'an ' || v_rule.kind END,
                 coalesce(v_rule.min_value, '(no minimum)'), coalesce(v_rule.max_value, '(no maximum)')
                 USING ERRCODE = 'invalid_parameter_value',

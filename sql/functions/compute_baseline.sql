@@ -36,6 +36,12 @@ BEGIN
      * left out (their rates are noise). Fewer usable minutes than baseline.min_sample_minutes
      * is an error saying how many there are. The new row replaces the active one in this
      * transaction; an advisory lock per implementation serialises concurrent calls.
+     *
+     * Since revision 0007 the rules read pooled statistics computed over every minute of the
+     * window whatever its volume (cachemon._baseline_pooled: pooled rates, their
+     * overdispersion, requests per minute of every minute including silent ones, latency
+     * quantiles of the merged sketches, all per hour of day where the hour has data), so a
+     * low-traffic implementation is baselined too: the refusal counts minutes with any data.
      */
     IF v_impl IS NULL OR pg_catalog.btrim(v_impl) = '' OR pg_catalog.length(v_impl) > 64 THEN
         RAISE EXCEPTION 'compute_baseline: implementation_type must be 1..64 characters, got %',
@@ -48,10 +54,8 @@ BEGIN
             coalesce(baseline_window::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF p_now IS NULL OR NOT pg_catalog.isfinite(p_now) THEN
-        RAISE EXCEPTION 'compute_baseline: p_now must be a finite timestamp, got %',
-            coalesce(p_now::text, 'NULL') USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    -- Finite, at most a day ahead and at most retention.raw behind the clock (one rule).
+    PERFORM cachemon._check_now(p_now);
 
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('cachemon.compute_baseline'),
                                              pg_catalog.hashtext(v_impl));
@@ -65,13 +69,13 @@ BEGIN
 
     SELECT count(*) FILTER (WHERE m.hits + m.misses + m.sets + m.errors >= v_min_ops),
            count(*) FILTER (WHERE m.hits + m.misses + m.sets + m.errors < v_min_ops),
-           min(m.bucket) FILTER (WHERE m.hits + m.misses + m.sets + m.errors >= v_min_ops),
-           max(m.bucket) FILTER (WHERE m.hits + m.misses + m.sets + m.errors >= v_min_ops)
+           min(m.bucket) FILTER (WHERE m.total_events > 0),
+           max(m.bucket) FILTER (WHERE m.total_events > 0)
       INTO v_used, v_excluded, v_first, v_last
       FROM cachemon.cache_metrics_1min AS m
      WHERE m.implementation_type = v_impl AND m.bucket >= v_start AND m.bucket < v_end;
 
-    IF v_used < v_min_mins THEN
+    IF v_used < v_min_mins AND v_used + v_excluded < v_min_mins THEN
         RAISE EXCEPTION 'compute_baseline: implementation_type % has % usable minutes in [%, %), at least % are needed',
             pg_catalog.quote_literal(v_impl), v_used, v_start, v_end, v_min_mins
             USING ERRCODE = 'invalid_parameter_value',
@@ -91,7 +95,9 @@ BEGIN
          ('hit_rate', m.hit_rate::double precision),
          ('error_rate', m.error_rate::double precision),
          ('avg_response_time_ms', m.latency_sum / NULLIF(m.latency_count, 0)),
+         ('p50_response_time_ms', m.p50_response_time_ms),
          ('p95_response_time_ms', m.p95_response_time_ms),
+         ('p99_response_time_ms', m.p99_response_time_ms),
          ('requests_per_minute', (m.hits + m.misses + m.sets + m.errors)::double precision),
          ('eviction_rate', 100.0 * m.evictions / NULLIF(m.hits + m.misses, 0)),
          ('avg_cache_size', (m.cache_size_sum / NULLIF(m.cache_size_count, 0))::double precision)
@@ -148,6 +154,13 @@ BEGIN
           INTO v_profile
           FROM per_metric AS p;
     END IF;
+
+    -- Pooled statistics (revision 0007): every minute of the window, whatever its volume.
+    v_stats := v_stats || cachemon._baseline_pooled(v_impl, v_start, v_end, v_prof_mins,
+        extract(epoch FROM v_last - v_first) / 86400.0 >= v_prof_days);
+    v_profile := coalesce(v_profile, '{}'::jsonb)
+        || coalesce(v_stats -> 'pooled_hourly', '{}'::jsonb);
+    v_stats := v_stats - 'pooled_hourly';
 
     UPDATE cachemon.cache_baseline_metrics AS b SET is_active = false
      WHERE b.implementation_type = v_impl AND b.is_active;

@@ -29,6 +29,9 @@ DECLARE
     v_since       timestamptz;
     v_severity    text;
     v_details     jsonb;
+    v_base_k      integer;
+    v_lead        cachemon.cache_auditor_observations;
+    v_related     jsonb;
 BEGIN
     /*
      * One evaluation of every enabled rule over the whole minutes of
@@ -53,6 +56,21 @@ BEGIN
      *   reaches clear_after; 'hold' (the hysteresis band, or too little traffic) breaks
      *   both streaks.
      *
+     * Since revision 0007:
+     * - Rules return one row per window and metric (details.window_minutes, details.enough).
+     *   Per metric, the window deciding "clear" is auditor.window (else the shortest longer
+     *   window with enough traffic); a breach in any window counts, except a breach in a
+     *   longer window while the deciding window is clear (that is the past, not now).
+     * - One incident, one finding: when a rule would open a finding while the implementation
+     *   already has a live one (another rule) that breached within the last three
+     *   auditor.window lengths, it opens nothing; it is listed in the live
+     *   finding's details.related (and named in its message), and may raise its severity.
+     *   The live finding resolves only when its own rule is clear and no related rule still
+     *   breaches. An 'info' finding (a traffic surge) never leads a warning or critical one.
+     * - A breach in a window that reaches back before the implementation's last resolved
+     *   finding does not count in windows longer than the deciding one (no second finding
+     *   for the minutes of an incident already closed).
+     *
      * Runs from tick() every minute: it takes a try-lock and returns skipped when another
      * run holds it, and does nothing on a standby.
      */
@@ -64,10 +82,8 @@ BEGIN
         RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 'another run_auditor is running'::text;
         RETURN;
     END IF;
-    IF p_now IS NULL OR NOT pg_catalog.isfinite(p_now) THEN
-        RAISE EXCEPTION 'run_auditor: p_now must be a finite timestamp, got %', coalesce(p_now::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    -- Finite, at most a day ahead and at most retention.raw behind the clock (one rule).
+    PERFORM cachemon._check_now(p_now);
 
     v_window := cachemon._setting('auditor.window')::interval;
     v_open_after := cachemon._setting('auditor.open_after')::integer;
@@ -82,6 +98,27 @@ BEGIN
     END IF;
 
     evaluated := 0; breaches := 0; opened := 0; updated := 0; escalated := 0; resolved := 0;
+
+    -- Every window's statistics once per run (rules read them through _window_stats); the
+    -- two temporary tables live for this call only.
+    IF pg_catalog.to_regclass('pg_temp._cachemon_ws_keys') IS NULL THEN
+        CREATE TEMPORARY TABLE _cachemon_ws_keys (
+            p_from timestamptz, p_to timestamptz) ON COMMIT DROP;
+    END IF;
+    IF pg_catalog.to_regclass('pg_temp._cachemon_ws') IS NULL THEN
+        CREATE TEMPORARY TABLE _cachemon_ws ON COMMIT DROP AS
+            SELECT NULL::timestamptz AS p_from, NULL::timestamptz AS p_to, s.*
+              FROM cachemon._window_stats_compute(NULL, NULL) AS s WITH NO DATA;
+    END IF;
+    TRUNCATE pg_temp._cachemon_ws_keys, pg_temp._cachemon_ws;
+    INSERT INTO pg_temp._cachemon_ws
+    SELECT v_window_end - pg_catalog.make_interval(mins => k.k), v_window_end, s.*
+      FROM cachemon._auditor_windows(v_window) AS k (k)
+     CROSS JOIN LATERAL cachemon._window_stats_compute(
+         v_window_end - pg_catalog.make_interval(mins => k.k), v_window_end) AS s;
+    INSERT INTO pg_temp._cachemon_ws_keys
+    SELECT v_window_end - pg_catalog.make_interval(mins => k.k), v_window_end
+      FROM cachemon._auditor_windows(v_window) AS k (k);
 
     FOR v_fn IN
         SELECT p.proname::text AS proname, substr(p.proname, 7) AS rule, r.enabled
@@ -107,31 +144,81 @@ BEGIN
         v_all := v_all || coalesce(v_rows, '{}');
     END LOOP;
 
+    v_base_k := (extract(epoch FROM v_window) / 60)::integer;
     FOR v_g IN
-        WITH f AS (
-            SELECT u.*, row_number() OVER (
-                       PARTITION BY u.implementation_type, u.rule
-                       ORDER BY u.state = 'breach' DESC, u.severity = 'critical' DESC,
-                                abs(u.score) DESC NULLS LAST, u.metric) AS rn
+        WITH f0 AS (
+            SELECT u.*,
+                   coalesce((u.details ->> 'window_minutes')::integer, v_base_k) AS k,
+                   coalesce((u.details ->> 'enough')::boolean, u.state <> 'hold') AS enough
               FROM unnest(v_all) AS u
              WHERE u.implementation_type IS NOT NULL
+        ), judge AS (
+            -- Per (implementation, rule, metric) the window that decides "clear": auditor.window,
+            -- else the shortest longer window with enough traffic.
+            SELECT DISTINCT ON (f0.implementation_type, f0.rule, f0.metric)
+                   f0.implementation_type, f0.rule, f0.metric, f0.k AS judge_k, f0.state AS judge_state
+              FROM f0
+             WHERE f0.enough AND f0.k >= v_base_k
+             ORDER BY f0.implementation_type, f0.rule, f0.metric, f0.k
+        ), f1 AS (
+            -- A breach in a window longer than the judging one counts only while the judging
+            -- window is not clear (old evidence must not keep or reopen a finding).
+            -- Nor while it reaches back before the implementation's last resolved finding
+            -- (those minutes were one incident; they must not open a second finding).
+            SELECT f0.*, j.judge_k, j.judge_state,
+                   f0.state = 'breach'
+                   AND (j.judge_k IS NULL OR f0.k <= j.judge_k
+                        OR (j.judge_state <> 'clear'
+                            AND v_window_end - pg_catalog.make_interval(mins => f0.k)
+                                >= coalesce(lr.resolved_at, '-infinity'))) AS counts
+              FROM f0 LEFT JOIN judge AS j
+                ON j.implementation_type = f0.implementation_type AND j.rule = f0.rule
+               AND j.metric IS NOT DISTINCT FROM f0.metric
+              LEFT JOIN LATERAL (
+                    SELECT max(o.resolved_at) AS resolved_at
+                      FROM cachemon.cache_auditor_observations AS o
+                     WHERE o.implementation_type = f0.implementation_type
+                       AND o.status = 'resolved') AS lr ON true
+        ), ms AS (
+            SELECT f1.implementation_type, f1.rule, f1.metric,
+                   CASE WHEN bool_or(f1.counts) THEN 'breach'
+                        WHEN bool_and(f1.judge_state = 'clear') THEN 'clear'
+                        ELSE 'hold' END AS mstate,
+                   bool_or(f1.judge_state IS NOT NULL) AS has_judge
+              FROM f1 GROUP BY f1.implementation_type, f1.rule, f1.metric
+        ), f AS (
+            SELECT f1.*, row_number() OVER (
+                       PARTITION BY f1.implementation_type, f1.rule
+                       ORDER BY f1.counts DESC, f1.severity = 'critical' DESC,
+                                f1.severity = 'warning' DESC,
+                                f1.k = coalesce(f1.judge_k, v_base_k) DESC,
+                                abs(f1.score) DESC NULLS LAST, f1.k, f1.metric) AS rn
+              FROM f1
         )
         SELECT top.*,
                CASE WHEN g.n_breach > 0 THEN 'breach' WHEN g.all_clear THEN 'clear' ELSE 'hold' END
                    AS group_state,
-               g.suppressed
+               sup.suppressed
           FROM f AS top
-          JOIN (SELECT f.implementation_type, f.rule,
-                       count(*) FILTER (WHERE f.state = 'breach') AS n_breach,
-                       bool_and(f.state = 'clear') AS all_clear,
-                       pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                           'metric', f.metric, 'severity', f.severity,
-                           'observed_value', f.observed_value, 'deviation_pct', f.deviation_pct))
-                           FILTER (WHERE f.state = 'breach' AND f.rn > 1) AS suppressed
-                  FROM f GROUP BY f.implementation_type, f.rule) AS g
+          JOIN (SELECT ms.implementation_type, ms.rule,
+                       count(*) FILTER (WHERE ms.mstate = 'breach') AS n_breach,
+                       -- metrics that no window could judge (too little traffic for a p99,
+                       -- no baseline value) neither hold nor clear the group
+                       coalesce(bool_and(ms.mstate = 'clear') FILTER (WHERE ms.has_judge), false)
+                           AS all_clear
+                  FROM ms GROUP BY ms.implementation_type, ms.rule) AS g
             ON g.implementation_type = top.implementation_type AND g.rule = top.rule
+          LEFT JOIN LATERAL (
+                SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_object(
+                           'metric', f.metric, 'severity', f.severity))
+                           FILTER (WHERE f.counts AND f.rn > 1 AND f.metric IS DISTINCT FROM top.metric) AS suppressed
+                  FROM f WHERE f.implementation_type = top.implementation_type AND f.rule = top.rule) AS sup
+            ON true
          WHERE top.rn = 1
-         ORDER BY top.implementation_type, top.rule
+         ORDER BY top.implementation_type,
+                  CASE WHEN g.n_breach > 0 THEN 0 ELSE 1 END,
+                  top.severity = 'critical' DESC, top.severity = 'warning' DESC,
+                  abs(top.score) DESC NULLS LAST, top.rule
     LOOP
         evaluated := evaluated + 1;
         IF v_g.group_state = 'breach' THEN
@@ -192,12 +279,13 @@ BEGIN
                        observed_value = v_g.observed_value,
                        baseline_value = v_g.baseline_value,
                        deviation_pct = v_g.deviation_pct,
-                       message = left(v_g.message, 2000),
+                       message = left(v_g.message || cachemon._related_suffix(o.details), 2000),
                        recommendation = left(v_g.recommendation, 2000),
                        status = CASE WHEN v_severity <> o.severity THEN 'open' ELSE o.status END,
                        acknowledged_at = CASE WHEN v_severity <> o.severity THEN NULL ELSE o.acknowledged_at END,
                        acknowledged_by = CASE WHEN v_severity <> o.severity THEN NULL ELSE o.acknowledged_by END,
                        details = o.details || v_details
+                           || pg_catalog.jsonb_build_object('lead_message', left(v_g.message, 2000))
                            || CASE WHEN v_severity <> o.severity THEN pg_catalog.jsonb_build_object(
                                   'escalated_at', p_now, 'escalated_from', o.severity,
                                   'previous_acknowledgement', CASE WHEN o.acknowledged_by IS NOT NULL
@@ -213,6 +301,51 @@ BEGIN
             ELSIF v_breach_n >= coalesce(
                       (SELECT r.open_after FROM cachemon._auditor_rules AS r WHERE r.rule = v_g.rule),
                       v_open_after) THEN
+                -- One incident, one finding: a live finding of the same implementation (another
+                -- rule) leads; this rule is listed in its details.related and can raise its
+                -- severity, but opens nothing of its own.
+                SELECT o.* INTO v_lead FROM cachemon.cache_auditor_observations AS o
+                 WHERE o.implementation_type = v_g.implementation_type AND o.status <> 'resolved'
+                   AND (o.severity <> 'info' OR v_g.severity = 'info')
+                   -- the same incident: the live finding breached within three windows
+                   AND o.last_seen_at >= p_now - 3 * v_window
+                 ORDER BY o.first_seen_at, o.id
+                 LIMIT 1
+                   FOR UPDATE;
+                IF v_lead.id IS NOT NULL THEN
+                    v_severity := CASE WHEN 'critical' IN (v_lead.severity, v_g.severity) THEN 'critical'
+                                       WHEN 'warning' IN (v_lead.severity, v_g.severity) THEN 'warning'
+                                       ELSE 'info' END;
+                    v_related := coalesce(v_lead.details -> 'related', '{}'::jsonb)
+                        || pg_catalog.jsonb_build_object(v_g.rule, pg_catalog.jsonb_build_object(
+                               'severity', v_g.severity, 'category', v_g.category,
+                               'metric', v_g.metric, 'observed_value', v_g.observed_value,
+                               'baseline_value', v_g.baseline_value, 'message', left(v_g.message, 500),
+                               'first_seen_at', coalesce(v_lead.details -> 'related' -> v_g.rule ->> 'first_seen_at',
+                                                         p_now::text),
+                               'last_seen_at', p_now));
+                    UPDATE cachemon.cache_auditor_observations AS o
+                       SET last_seen_at = greatest(o.last_seen_at, p_now),
+                           severity = v_severity,
+                           message = left(coalesce(o.details ->> 'lead_message', o.message)
+                                          || cachemon._related_suffix(
+                                                 pg_catalog.jsonb_build_object('related', v_related)), 2000),
+                           status = CASE WHEN v_severity <> o.severity THEN 'open' ELSE o.status END,
+                           acknowledged_at = CASE WHEN v_severity <> o.severity THEN NULL ELSE o.acknowledged_at END,
+                           acknowledged_by = CASE WHEN v_severity <> o.severity THEN NULL ELSE o.acknowledged_by END,
+                           details = o.details || pg_catalog.jsonb_build_object('related', v_related)
+                               || CASE WHEN v_severity <> o.severity THEN pg_catalog.jsonb_build_object(
+                                      'escalated_at', p_now, 'escalated_from', o.severity,
+                                      'escalated_by_rule', v_g.rule)
+                                  ELSE '{}'::jsonb END
+                     WHERE o.id = v_lead.id;
+                    IF v_severity <> v_lead.severity THEN
+                        escalated := escalated + 1;
+                    ELSE
+                        updated := updated + 1;
+                    END IF;
+                    CONTINUE;
+                END IF;
                 INSERT INTO cachemon.cache_auditor_observations AS o
                        (implementation_type, rule, severity, category, status, metric,
                         observed_value, baseline_value, deviation_pct, message, recommendation,
@@ -221,10 +354,17 @@ BEGIN
                         v_g.metric, v_g.observed_value, v_g.baseline_value, v_g.deviation_pct,
                         left(v_g.message, 2000), left(v_g.recommendation, 2000),
                         least(coalesce(v_since, p_now), p_now), p_now, greatest(v_breach_n, 1),
-                        v_details || pg_catalog.jsonb_build_object('opened_at', p_now));
+                        v_details || pg_catalog.jsonb_build_object('opened_at', p_now,
+                            'lead_message', left(v_g.message, 2000)));
                 opened := opened + 1;
             END IF;
         ELSIF v_g.group_state = 'clear' AND v_obs.id IS NOT NULL
+              AND NOT EXISTS (
+                  -- a grouped finding stays open while a rule listed in it still breaches
+                  SELECT 1 FROM cachemon._audit_state AS st
+                   WHERE st.implementation_type = v_g.implementation_type
+                     AND st.last_state = 'breach'
+                     AND v_obs.details -> 'related' ? st.rule)
               AND v_clear_n >= coalesce(
                       (SELECT r.clear_after FROM cachemon._auditor_rules AS r WHERE r.rule = v_g.rule),
                       v_clear_after) THEN
@@ -239,6 +379,7 @@ BEGIN
         END IF;
     END LOOP;
 
+    DROP TABLE pg_temp._cachemon_ws_keys, pg_temp._cachemon_ws;
     skipped := NULL;
     RETURN NEXT;
 END

@@ -2,7 +2,9 @@
 -- function cachemon._settings_validate() whenever a setting is inserted or updated (by UPDATE,
 -- a migration or any other way). Table-driven, so a revision that adds a setting adds its
 -- rule with one INSERT here (before the setting's own row).
---   kind       how the text value is read: interval, integer, number, boolean or text
+--   kind       how the text value is read: interval, integer, integers (an array such as
+--              {2,5,15}, 1 to 20 elements, each within min_value..max_value), number,
+--              boolean or text
 --   min_value  smallest accepted value (inclusive, in the kind's type), or NULL
 --   max_value  largest accepted value (inclusive), or NULL
 --   not_above  another setting of the same kind this one may never exceed (an invariant
@@ -17,7 +19,7 @@ CREATE TABLE cachemon._setting_rules (
     not_above   text,
     CONSTRAINT _setting_rules_name_check CHECK (name ~ '^[a-z][a-z0-9_.]{0,62}$'),
     CONSTRAINT _setting_rules_kind_check
-        CHECK (kind IN ('interval', 'integer', 'number', 'boolean', 'text')),
+        CHECK (kind IN ('interval', 'integer', 'integers', 'number', 'boolean', 'text')),
     CONSTRAINT _setting_rules_not_above_check CHECK (not_above <> name)
 );
 
@@ -40,7 +42,12 @@ INSERT INTO cachemon._setting_rules (name, kind, min_value, max_value, not_above
     ('baseline.min_sample_minutes', 'integer', '1', '10000000', NULL),
     ('baseline.profile_min_days', 'integer', '1', '3660', NULL),
     ('baseline.profile_min_minutes', 'integer', '1', '10000000', NULL),
-    ('push.realtime_private', 'boolean', NULL, NULL, NULL);
+    ('push.realtime_private', 'boolean', NULL, NULL, NULL),
+    ('auditor.windows', 'integers', '2', '1440', NULL),
+    ('verdict.min_requests', 'integer', '1', '1000000000', NULL),
+    ('verdict.confidence', 'number', '0.5', '0.999', NULL),
+    ('verdict.pass_score', 'number', '0', '100', NULL),
+    ('verdict.marginal_score', 'number', '0', '100', 'verdict.pass_score');
 
 ALTER TABLE cachemon._setting_rules ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON cachemon._setting_rules FROM PUBLIC;
