@@ -50,6 +50,7 @@ DB_COMMANDS: list[list[str]] = [
     ["baseline", "show"],
     ["watch", "--duration", "1"],
     ["ingest", "{file}"],
+    ["verdict"],
     ["dashboard", "--port", "0"],  # fails at start, before it serves
     ["demo", "--database-url", "{url}"],  # the demo takes its URL only from its command line
 ]
@@ -189,6 +190,7 @@ def test_permission_denied(pg_server: Server, db_url: str, tmp_path: Path) -> No
             ["summary"],
             ["audit", "list"],
             ["baseline", "show"],
+            ["verdict"],
             ["dashboard", "--port", "0"],
         ):
             result = _invoke(args, url, tmp_path)
