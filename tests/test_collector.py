@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg import sql
 
-from orchestrator import Collector, localpg
+from orchestrator import Collector
 from orchestrator.collector import api
 from orchestrator.collector.events import has_forbidden
 from orchestrator.collector.keys import hash_key
@@ -248,14 +249,18 @@ print(json.dumps(c.stats().as_dict()))
 
 def test_spool_survives_a_process_restart(db_url: str, tmp_path: Path) -> None:
     spool = tmp_path / "spool"
-    dead_url = f"postgresql://postgres:x@127.0.0.1:{localpg.free_port()}/nothing"
-    first = subprocess.run(
-        [sys.executable, "-c", SPOOL_SCRIPT, dead_url, str(spool), "300", "s"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    # A port bound for the whole first run and never listening: it refuses at once, and no
+    # other process (a test cluster, a dashboard) can take it meanwhile.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        dead_url = f"postgresql://postgres:x@127.0.0.1:{held.getsockname()[1]}/nothing"
+        first = subprocess.run(
+            [sys.executable, "-c", SPOOL_SCRIPT, dead_url, str(spool), "300", "s"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
     stats = json.loads(first.stdout.strip().splitlines()[-1])
     assert stats["spooled"] == 300 and stats["dropped"] == 0 and stats["sent"] == 0
     assert list(spool.glob("*.spool"))
