@@ -12,9 +12,16 @@ implementations, keys, latencies, sizes, 1% errors with a message) is stored, al
 - ``cachemon.ingest_events(events)``: validation of every element (one set-wise statement),
   the batch id and its content hash, the rows;
 - a bare ``INSERT INTO cachemon.cache_metrics SELECT ... FROM jsonb_to_recordset(events)``:
-  no validation, no batch id (the table's CHECKs and marking trigger run for both);
-- for reference, the per-row PL/pgSQL loop of revision 0002 (the frozen copy, installed under
-  another name).
+  no validation and no row in _ingested_batches, but the same rows as ingest_events stores
+  (batch_id column included), into the same partitioned table, so the table's CHECKs, its
+  index and the statement-level marking trigger run for both;
+- for reference, ingest_events without its fast path (the careful statement alone, as before
+  the fast path: sql/functions/ingest_events.sql with the fast-path block cut out, installed
+  as cachemon.ingest_events_careful), and the per-row PL/pgSQL loop of revision 0002 (the
+  frozen copy, installed under another name).
+
+The calls alternate within each round (ingest_events, bare, careful, loop), so load on the
+machine falls on all of them alike; the medians are compared.
 
 Each figure is the median of --runs calls; the ratio ingest_events / bare is printed (issue 8
 section 5 targets at most 1.5).
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import sys
 import time
@@ -36,13 +44,14 @@ import psycopg
 from bench_rollup import DB, Conn, fresh_database, server
 from psycopg.rows import dict_row
 
-from orchestrator.paths import alembic_dir
+from orchestrator.paths import alembic_dir, sql_dir
 
 BARE = """
 INSERT INTO cachemon.cache_metrics (recorded_at, implementation_type, event_type, cache_key,
-                                    response_time_ms, cache_size, error_type, error_message)
+                                    response_time_ms, cache_size, error_type, error_message,
+                                    batch_id)
 SELECT coalesce(r.recorded_at, now()), r.implementation_type, r.event_type, r.cache_key,
-       r.response_time_ms, r.cache_size, r.error_type, r.error_message
+       r.response_time_ms, r.cache_size, r.error_type, r.error_message, %s
   FROM jsonb_to_recordset(%s::jsonb) AS r (
            recorded_at timestamptz, implementation_type text, event_type text, cache_key text,
            response_time_ms double precision, cache_size bigint, error_type text,
@@ -79,33 +88,49 @@ def install_loop_reference(conn: Conn) -> None:
     conn.execute(text.encode())
 
 
+def install_careful_reference(conn: Conn) -> None:
+    """ingest_events with its fast-path block cut out, as cachemon.ingest_events_careful."""
+    text = (sql_dir() / "functions" / "ingest_events.sql").read_text()
+    text, cut = re.subn(r"\n    -- The fast path:.*?\n    END;\n", "\n", text, flags=re.S)
+    assert cut == 1, "the fast-path block of ingest_events.sql was not found"
+    text = text.replace("cachemon.ingest_events(", "cachemon.ingest_events_careful(")
+    text = text.replace("ingest_events.batch_id", "ingest_events_careful.batch_id")
+    conn.execute(text.split("COMMENT ON FUNCTION")[0].encode())
+
+
 def seconds(conn: Conn, sql: str, params: tuple[object, ...]) -> float:
     start = time.perf_counter()
     conn.execute(sql, params)
     return time.perf_counter() - start
 
 
+def params_for(sql: str, payload: str) -> tuple[object, ...]:
+    """A fresh batch id for each call; the bare INSERT takes it after the events' place."""
+    batch = uuid.uuid4()
+    return (batch, payload) if sql is BARE else (payload, batch)
+
+
 def bench(conn: Conn, n: int, runs: int) -> None:
     payload = make_events(n, random.Random(n))
     calls = {
-        "ingest_events": ("SELECT cachemon.ingest_events(%s::jsonb, %s)", True),
-        "bare INSERT": (BARE, False),
-        "0002 per-row loop": ("SELECT cachemon.ingest_events_loop(%s::jsonb, %s)", True),
+        "ingest_events": "SELECT cachemon.ingest_events(%s::jsonb, %s)",
+        "bare INSERT": BARE,
+        "careful only (before)": "SELECT cachemon.ingest_events_careful(%s::jsonb, %s)",
+        "0002 per-row loop": "SELECT cachemon.ingest_events_loop(%s::jsonb, %s)",
     }
     times: dict[str, list[float]] = {name: [] for name in calls}
-    for sql, with_id in calls.values():  # warm-up
-        conn.execute(sql, (payload, uuid.uuid4()) if with_id else (payload,))
+    for sql in calls.values():  # warm-up
+        conn.execute(sql, params_for(sql, payload))
     for _ in range(runs):
-        for name, (sql, with_id) in calls.items():
-            params = (payload, uuid.uuid4()) if with_id else (payload,)
-            times[name].append(seconds(conn, sql, params))
+        for name, sql in calls.items():
+            times[name].append(seconds(conn, sql, params_for(sql, payload)))
         conn.execute("TRUNCATE cachemon.cache_metrics, cachemon._dirty_buckets")
     bare = statistics.median(times["bare INSERT"])
     print(f"batches of {n:,} events (median of {runs}):")
     for name in calls:
         med = statistics.median(times[name])
         print(
-            f"   {name:<20} {med * 1000:8.1f} ms  {n / med:10,.0f} rows/s"
+            f"   {name:<22} {med * 1000:8.1f} ms  {n / med:10,.0f} rows/s"
             f"   ratio to bare {med / bare:5.2f}"
         )
 
@@ -122,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             version = conn.execute("SHOW server_version").fetchone()
             print(f"PostgreSQL {version and version['server_version']}, database {DB}")
             install_loop_reference(conn)
+            install_careful_reference(conn)
             for n in args.sizes:
                 bench(conn, n, args.runs)
         parts = urlsplit(base)
