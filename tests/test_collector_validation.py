@@ -92,14 +92,15 @@ def _outcome(check: Callable[[], object], field: str) -> bool:
 # --- the checks at their edges ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [0, 0.0, -0.0, 1e-300, 5e-324, 12.5, 86_400_000, 86_400_000.0])
+@pytest.mark.parametrize("value", [0, 0.0, -0.0, 1e-6, 2e-6, 12.5, 86_400_000, 86_400_000.0])
 def test_response_time_accepted(value: float) -> None:
     assert ev.check_response_time(value) == float(value)
 
 
-@pytest.mark.parametrize(
-    "value", [-1e-9, 86_400_000.000001, 9.9e307, math.inf, math.nan, 10**400, True, "12", None]
-)
+REFUSED_LATENCIES = (-1e-9, 5e-324, 1e-300, 9.99e-7, 86_400_000.000001, 9.9e307, math.inf)
+
+
+@pytest.mark.parametrize("value", [*REFUSED_LATENCIES, math.nan, 10**400, True, "12", None])
 def test_response_time_refused_naming_the_field(value: Any) -> None:
     with pytest.raises(ValueError, match="response_time_ms"):
         ev.check_response_time(value)
@@ -188,7 +189,7 @@ def test_recorded_at_agrees_with_ingest_events(db_url: str) -> None:
 latencies = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.floats(min_value=0, max_value=1e8),
-    st.sampled_from([0.0, 86_400_000.0, 86_400_000.000001, 5e-324, -0.0]),
+    st.sampled_from([0.0, 86_400_000.0, 86_400_000.000001, 5e-324, 1e-6, 9.99e-7, -0.0]),
     st.integers(min_value=-10, max_value=10**10),
 )
 sizes = st.one_of(

@@ -220,8 +220,10 @@ def test_an_admin_may_lower_the_latency_ceiling_for_every_path(conn: Conn) -> No
 
 
 edge_rt = st.one_of(
-    st.sampled_from([0.0, MAX_RT, 5e-324, 1e-300, 1.0, MAX_RT - 1e-6]),
-    st.floats(min_value=0, max_value=MAX_RT),
+    # The domain: 0, or 1 ns (1e-6 ms) to one day. Below 1 ns float arithmetic underflows
+    # (percentile_cont of 0 and 5e-324 raised "value out of range: underflow" in tick).
+    st.sampled_from([0.0, MAX_RT, 1e-6, 1.0000000000000002e-6, 2e-6, 1.0, MAX_RT - 1e-6]),
+    st.floats(min_value=1e-6, max_value=MAX_RT),
     st.none(),
 )
 edge_size = st.one_of(
@@ -264,6 +266,42 @@ def test_rollups_are_exact_at_the_edges_of_the_domains(
         "SELECT * FROM cachemon.get_cache_performance_summary('new', '1 day')"
     ).fetchall()
     assert summary is not None
+
+
+def test_sub_nanosecond_latencies_are_refused_and_the_floor_rolls_up(conn: Conn) -> None:
+    """Found by hypothesis: 0 and 5e-324 ms in one minute made percentile_cont underflow, so
+    tick failed that bucket. Latencies above 0 and below 1 ns are refused by the CHECK (and by
+    ingest_events naming the field); the smallest admitted ones roll up exactly."""
+    now = db_now(conn)
+    for tiny in (5e-324, 1e-300, 9.99e-7):
+        with pytest.raises(psycopg.errors.CheckViolation):
+            insert_events(conn, [(now - timedelta(minutes=3), "new", "hit", tiny, None)])
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="response_time_ms"):
+            conn.execute(
+                "SELECT cachemon.ingest_events(%s::jsonb)",
+                (
+                    json.dumps(
+                        [
+                            {
+                                "implementation_type": "new",
+                                "event_type": "hit",
+                                "response_time_ms": tiny,
+                            }
+                        ]
+                    ),
+                ),
+            )
+    insert_events(
+        conn,
+        [
+            (now - timedelta(minutes=2, seconds=s), "new", "hit", rt, None)
+            for s, rt in enumerate([0.0, 1e-6, 1.0000000000000002e-6, 0.0, 2e-6])
+        ],
+    )
+    result = rollup.tick(conn)
+    assert result.buckets_failed == 0, result.failure
+    assert minute_mismatches(conn) == []
+    assert hour_mismatches(conn) == [] and day_mismatches(conn) == []
 
 
 def test_tick_isolates_a_failing_bucket(conn: Conn) -> None:

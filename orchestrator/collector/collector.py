@@ -33,6 +33,7 @@ from orchestrator.collector.events import (
     EVENT_TYPES,
     MAX_IMPLEMENTATION_LENGTH,
     MAX_RESPONSE_TIME_MS,
+    MIN_RESPONSE_TIME_MS,
     check_cache_key,
     check_cache_size,
     check_error,
@@ -50,7 +51,8 @@ from orchestrator.collector.stats import CollectorStats
 
 log = logging.getLogger("cachemon.collector")
 
-# The fast path's bound: ``x < _RT_LIMIT`` is ``x <= MAX_RESPONSE_TIME_MS`` for a float.
+# The fast path's bounds: ``x < _RT_LIMIT`` is ``x <= MAX_RESPONSE_TIME_MS`` for a float;
+# 0.0 and everything outside [MIN_RESPONSE_TIME_MS, MAX] take check_response_time.
 _RT_LIMIT = math.nextafter(MAX_RESPONSE_TIME_MS, math.inf)
 _time = time.time
 
@@ -172,7 +174,7 @@ class Collector(Flusher):
         if not known:
             self._learn_impl(implementation_type)
         if response_time_ms is not None and not (
-            type(response_time_ms) is float and 0.0 <= response_time_ms < _RT_LIMIT
+            type(response_time_ms) is float and MIN_RESPONSE_TIME_MS <= response_time_ms < _RT_LIMIT
         ):
             response_time_ms = check_response_time(response_time_ms)
         if cache_size is not None and not (type(cache_size) is int and 0 <= cache_size < 2**63):
@@ -301,7 +303,7 @@ class Collector(Flusher):
         if not known:
             self._learn_impl(implementation_type)
         if response_time_ms is not None and not (
-            type(response_time_ms) is float and 0.0 <= response_time_ms < _RT_LIMIT
+            type(response_time_ms) is float and MIN_RESPONSE_TIME_MS <= response_time_ms < _RT_LIMIT
         ):
             response_time_ms = check_response_time(response_time_ms)
         if cache_size is not None and not (type(cache_size) is int and 0 <= cache_size < 2**63):

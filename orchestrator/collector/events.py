@@ -39,6 +39,9 @@ MAX_KEY_LENGTH = 4096
 MAX_ERROR_TYPE_LENGTH = 256
 MAX_ERROR_MESSAGE_LENGTH = 4096
 MAX_RESPONSE_TIME_MS = 86_400_000.0  # one day: cache_metrics_response_time_ms_check
+# 1 ns: a latency above 0 and below it is refused (percentiles and variances of such values
+# underflow in double precision, which PostgreSQL reports as an error).
+MIN_RESPONSE_TIME_MS = 1e-6
 MAX_CACHE_SIZE = 2**63 - 1  # bigint
 
 # Characters no stored text may hold: NUL (PostgreSQL text cannot), C0, DEL, C1 and the bidi
@@ -99,17 +102,18 @@ def check_implementation_type(value: object) -> str:
 
 
 def check_response_time(value: object) -> float:
-    """A finite response time from 0 to ``MAX_RESPONSE_TIME_MS`` milliseconds, as a float."""
+    """A response time of 0 or from ``MIN_RESPONSE_TIME_MS`` to ``MAX_RESPONSE_TIME_MS``
+    milliseconds, as a float."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"response_time_ms must be a number >= 0, got {_show(value)}")
     try:
         number = float(value)
     except OverflowError:  # an int beyond float's range
         number = math.inf
-    if not (0.0 <= number <= MAX_RESPONSE_TIME_MS):
+    if not (number == 0.0 or MIN_RESPONSE_TIME_MS <= number <= MAX_RESPONSE_TIME_MS):
         raise ValueError(
-            f"response_time_ms must be finite, >= 0 and at most {MAX_RESPONSE_TIME_MS:.0f} "
-            f"(one day), got {_show(value)}"
+            f"response_time_ms must be 0 or from {MIN_RESPONSE_TIME_MS:g} (1 ns) to "
+            f"{MAX_RESPONSE_TIME_MS:.0f} (one day), got {_show(value)}"
         )
     return number
 

@@ -57,7 +57,7 @@ BEGIN
         WHEN 'recorded_at' THEN
             'an ISO 8601 timestamp string with an explicit UTC offset (e.g. 2026-01-02T03:04:05Z or +01:00), or null'
         WHEN 'response_time_ms' THEN pg_catalog.format(
-            'a number from 0 to %s (ingest.max_response_time_ms) that double precision can hold (use 0 for less than 1e-320), or null',
+            '0, or a number from 0.000001 (1 ns) to %s (ingest.max_response_time_ms), or null (use 0 for less than 1 ns: float arithmetic underflows below it)',
             p_max_response_time_ms)
         WHEN 'cache_size' THEN 'an integer from 0 to 9223372036854775807, or null'
         WHEN 'cache_key' THEN 'a string of at most 4096 characters without control or bidi characters, or null'

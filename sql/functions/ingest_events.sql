@@ -44,8 +44,9 @@ BEGIN
      * rounds to nothing in double precision) is found by a second, per-element pass that only
      * runs on that error. The domains are those of cache_metrics' CHECK constraints (docs/
      * security.md): recorded_at needs an explicit UTC offset ("Z" or "+hh:mm"; a timestamp
-     * without one would be read in the session's TimeZone), response_time_ms is 0 to
-     * ingest.max_response_time_ms (at most one day), cache_size an integer in bigint range
+     * without one would be read in the session's TimeZone), response_time_ms is 0 or
+     * 0.000001 (1 ns; below it float arithmetic underflows) to ingest.max_response_time_ms
+     * (at most one day), cache_size an integer in bigint range
      * (100.0 is 100), text without control or bidi characters.
      *
      * Batches: an empty array stores nothing and records no batch id. A batch id already
@@ -170,7 +171,7 @@ BEGIN
                         ELSE true END THEN 'recorded_at'
                    WHEN CASE coalesce(v.t_rt, 'null')
                         WHEN 'null' THEN false
-                        WHEN 'number' THEN v.f_rt NOT BETWEEN 0 AND v_max_rt_f
+                        WHEN 'number' THEN v.f_rt <> 0 AND v.f_rt NOT BETWEEN 0.000001 AND v_max_rt_f
                         ELSE true END THEN 'response_time_ms'
                    WHEN CASE coalesce(v.t_size, 'null')
                         WHEN 'null' THEN false

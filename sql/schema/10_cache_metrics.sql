@@ -25,7 +25,7 @@ CREATE TABLE cachemon.cache_metrics (
     -- these checks; ingest_events and the collector check the same rules first, to name the
     -- event and field.
     CONSTRAINT cache_metrics_response_time_ms_check
-        CHECK (response_time_ms >= 0 AND response_time_ms <= 86400000),
+        CHECK (response_time_ms = 0 OR response_time_ms BETWEEN 0.000001 AND 86400000),
     CONSTRAINT cache_metrics_cache_size_check CHECK (cache_size >= 0),
     CONSTRAINT cache_metrics_error_type_length CHECK (pg_catalog.length(error_type) <= 256),
     CONSTRAINT cache_metrics_error_message_length CHECK (pg_catalog.length(error_message) <= 4096),
