@@ -1,6 +1,7 @@
 """Detection quality of the auditor, measured from outside on realistic traffic.
 
-    .venv/bin/python benchmarks/bench_auditor.py [--seeds 3] [--days 1] [--history-days 3.2]
+    .venv/bin/python benchmarks/bench_auditor.py [--seeds 3] [--first-seed 1] [--days 1]
+                                                 [--history-days 3.2]
                                                  [--database-url URL]
 
 The traffic model here is written independently of the baseline's assumptions (it is not
@@ -270,6 +271,7 @@ class SeedResult:
     below_found: int = 0
     below_total: int = 0
     seconds: float = 0.0
+    false_detail: list[str] = field(default_factory=list)
 
 
 def run_seed(url: str, seed: int, days: float, history_days: float) -> SeedResult:
@@ -333,7 +335,8 @@ def run_seed(url: str, seed: int, days: float, history_days: float) -> SeedResul
         tick(conn, now + timedelta(seconds=5))
         findings = conn.execute(
             "SELECT id, implementation_type, rule, severity, first_seen_at, resolved_at,"
-            " (details->>'opened_at')::timestamptz AS opened_at, details->'related' AS related"
+            " (details->>'opened_at')::timestamptz AS opened_at, details->'related' AS related,"
+            " metric, message"
             " FROM cachemon.cache_auditor_observations ORDER BY id"
         ).fetchall()
     # Attribute findings to scenarios.
@@ -367,6 +370,7 @@ def run_seed(url: str, seed: int, days: float, history_days: float) -> SeedResul
             for f in mine:
                 if f["severity"] != "info":
                     res.false_by_rule[f"{f['rule']} ({sc.name})"] += 1
+                    res.false_detail.append(f"{f['opened_at']:%H:%M} {sc.name}: {f['message']}")
     busy = 0
     for sc in plan:
         assert sc.start is not None and sc.end is not None
@@ -376,6 +380,7 @@ def run_seed(url: str, seed: int, days: float, history_days: float) -> SeedResul
     for f in findings:
         if f["id"] not in used and f["severity"] != "info":
             res.false_by_rule[f["rule"]] += 1
+            res.false_detail.append(f"{f['opened_at']:%H:%M} {f['message']}")
     res.seconds = time.monotonic() - t0
     return res
 
@@ -423,6 +428,9 @@ def report(results: list[SeedResult], days: float, history_days: float) -> bool:
             for m in r.missed:
                 print(f"   seed {r.seed}: missed {m.name}")
             if len(rs) == 1:
+                for txt in r.false_detail:
+                    print(f"   false: {txt}")
+            if len(rs) == 1:
                 for sc, d, rv, n in r.found:
                     rtxt = "open at the end" if rv is None else f"resolved {rv:.0f} min after"
                     print(f"   {sc.name:<26} found after {d:4.1f} min, {n} finding(s), {rtxt}")
@@ -457,7 +465,10 @@ def report(results: list[SeedResult], days: float, history_days: float) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (1, 2, ...)")
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds")
+    parser.add_argument(
+        "--first-seed", type=int, default=1, help="first seed (held-out runs: e.g. 4)"
+    )
     parser.add_argument("--days", type=float, default=1.0, help="live simulated days per seed")
     parser.add_argument("--history-days", type=float, default=3.2, help="baseline days")
     parser.add_argument("--database-url", default=None, help="superuser URL of a server to use")
@@ -471,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         base = localpg.start(root, fast=True).url("postgres")
     results = []
     try:
-        for seed in range(1, args.seeds + 1):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             with psycopg.connect(base, autocommit=True) as admin:
                 admin.execute("DROP DATABASE IF EXISTS cachemon_bench WITH (FORCE)")
                 admin.execute("CREATE DATABASE cachemon_bench")

@@ -19,17 +19,23 @@ BEGIN
      * 5-events-a-minute implementation expects 5, not the 13 of its busier minutes, and the
      * night has its own (lower) expectation: P(silence | expected) = exp(-expected) is tiny
      * once expected * silent minutes reaches min_requests.
+     * Since revision 0007 (second pass) the expectation is also at most the implementation's
+     * own rate over the 30 minutes before its silence began (when it had events then): a
+     * benign lull (traffic at a tenth of the hour's usual) makes a few silent minutes of a
+     * quiet implementation likely, and silence is judged against the traffic it interrupts,
+     * not against the hour's usual. An outage of a busy implementation still opens after
+     * warning_threshold minutes; after a lull it takes longer (the evidence is weaker).
      */
     RETURN QUERY
     WITH w AS (
         SELECT pg_catalog.date_trunc('minute', p_now, 'UTC') AS t_end
     ), r AS (
         SELECT * FROM cachemon._auditor_rule('no_data')
-    ), x AS (
+    ), x0 AS (
         SELECT b.implementation_type, w.t_end,
                (4 * r.critical_threshold)::integer AS lookback,
                coalesce(cachemon._baseline_pooled_at(b, 'requests_per_minute', w.t_end),
-                        cachemon._baseline_expected(b, 'requests_per_minute', w.t_end)) AS expected_rpm,
+                        cachemon._baseline_expected(b, 'requests_per_minute', w.t_end)) AS baseline_rpm,
                (SELECT max(m.bucket) FROM cachemon.cache_metrics_1min AS m
                  WHERE m.implementation_type = b.implementation_type
                    AND m.bucket < w.t_end
@@ -37,6 +43,16 @@ BEGIN
                    AND m.total_events > 0) AS last_bucket
           FROM cachemon.cache_baseline_metrics AS b CROSS JOIN w CROSS JOIN r
          WHERE b.is_active
+    ), x AS (
+        SELECT x0.implementation_type, x0.t_end, x0.lookback, x0.last_bucket,
+               CASE WHEN x0.last_bucket IS NULL THEN x0.baseline_rpm
+                    ELSE least(x0.baseline_rpm,
+                               (SELECT sum(m.total_events)::double precision / 30
+                                  FROM cachemon.cache_metrics_1min AS m
+                                 WHERE m.implementation_type = x0.implementation_type
+                                   AND m.bucket > x0.last_bucket - interval '30 minutes'
+                                   AND m.bucket <= x0.last_bucket)) END AS expected_rpm
+          FROM x0
     ), d AS (
         SELECT x.*,
                coalesce(extract(epoch FROM x.t_end - x.last_bucket) / 60 - 1, x.lookback)::double precision

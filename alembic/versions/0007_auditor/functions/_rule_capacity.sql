@@ -27,8 +27,12 @@ BEGIN
              pg_catalog.date_trunc('minute', p_now, 'UTC') - pg_catalog.make_interval(mins => k.k),
              pg_catalog.date_trunc('minute', p_now, 'UTC')) AS s
     ), x AS (
-        SELECT t.implementation_type, t.loo_evictions AS evictions, t.lookups, t.loo_lookups,
-               100.0::double precision * t.loo_evictions / NULLIF(t.loo_lookups, 0) AS eviction_rate,
+        -- evictions and lookups of the same minutes (the window without its worst eviction
+        -- minute); lookups without another minute would make a traffic step look like
+        -- an eviction storm
+        SELECT t.implementation_type, t.loo_evictions AS evictions, t.lookups,
+               t.loo_eviction_lookups AS loo_lookups,
+               100.0::double precision * t.loo_evictions / NULLIF(t.loo_eviction_lookups, 0) AS eviction_rate,
                t.avg_cache_size, t.k AS minutes,
                greatest(coalesce(cachemon._baseline_pooled_at(b, 'eviction_rate', pg_catalog.date_trunc('minute', p_now, 'UTC')),
                                  cachemon._baseline_expected(b, 'eviction_rate', pg_catalog.date_trunc('minute', p_now, 'UTC'))),

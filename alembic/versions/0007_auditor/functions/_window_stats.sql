@@ -24,6 +24,7 @@ RETURNS TABLE (
     loo_errors bigint,
     loo_operations bigint,
     loo_evictions bigint,
+    loo_eviction_lookups bigint,
     loo_latency_count bigint,
     loo_avg_response_time_ms double precision,
     loo_p50_response_time_ms double precision,
@@ -62,7 +63,7 @@ BEGIN
            INTO v_cached USING p_from, p_to;
     END IF;
     IF v_cached THEN
-        RETURN QUERY EXECUTE 'SELECT implementation_type, minutes, data_minutes, pending_minutes, hits, lookups, errors, operations, evictions, latency_count, hit_rate, error_rate, eviction_rate, requests_per_minute, avg_response_time_ms, p50_response_time_ms, p95_response_time_ms, p99_response_time_ms, avg_cache_size, loo_hits, loo_lookups, loo_errors, loo_operations, loo_evictions, loo_latency_count, loo_avg_response_time_ms, loo_p50_response_time_ms, loo_p95_response_time_ms, loo_p99_response_time_ms, loo_p50_lower_ms, loo_p95_lower_ms, loo_p99_lower_ms, last_bucket FROM pg_temp._cachemon_ws WHERE p_from = $1 AND p_to = $2'
+        RETURN QUERY EXECUTE 'SELECT implementation_type, minutes, data_minutes, pending_minutes, hits, lookups, errors, operations, evictions, latency_count, hit_rate, error_rate, eviction_rate, requests_per_minute, avg_response_time_ms, p50_response_time_ms, p95_response_time_ms, p99_response_time_ms, avg_cache_size, loo_hits, loo_lookups, loo_errors, loo_operations, loo_evictions, loo_eviction_lookups, loo_latency_count, loo_avg_response_time_ms, loo_p50_response_time_ms, loo_p95_response_time_ms, loo_p99_response_time_ms, loo_p50_lower_ms, loo_p95_lower_ms, loo_p99_lower_ms, last_bucket FROM pg_temp._cachemon_ws WHERE p_from = $1 AND p_to = $2'
             USING p_from, p_to;
         RETURN;
     END IF;

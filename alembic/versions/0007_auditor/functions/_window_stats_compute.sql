@@ -24,6 +24,7 @@ RETURNS TABLE (
     loo_errors bigint,
     loo_operations bigint,
     loo_evictions bigint,
+    loo_eviction_lookups bigint,
     loo_latency_count bigint,
     loo_avg_response_time_ms double precision,
     loo_p50_response_time_ms double precision,
@@ -52,7 +53,10 @@ BEGIN
      * - The same once more without the window's single worst minute for each metric
      *   (loo_*: leave one out). The worst minute is the one with the largest excess over the
      *   window's own rate (most excess misses, errors, evictions; largest latency excess; the
-     *   highest minute p50, p95 and p99 for each quantile). Rules judge the loo values, so a
+     *   highest minute p50 and p95; for p99 the highest minute p95, since a normal minute
+     *   whose p99 is one very slow request moves the window's p99 less than a minute slow
+     *   throughout). loo_eviction_lookups are the lookups of the minutes loo_evictions
+     *   keeps (an eviction rate needs both from the same minutes). Rules judge the loo values, so a
      *   breach needs at least two distinct bad minutes: one stalled minute, or one slow
      *   request, can never open a finding however many overlapping windows contain it.
      * - loo_pNN_lower_ms: the distribution-free lower confidence bound (one-sided, z 3.09) of
@@ -107,8 +111,12 @@ BEGIN
                    ORDER BY m.p50_response_time_ms DESC NULLS LAST, m.bucket) AS w_p50,
                row_number() OVER (PARTITION BY m.implementation_type
                    ORDER BY m.p95_response_time_ms DESC NULLS LAST, m.bucket) AS w_p95,
+               -- the minute that moves the window's p99 most is the one with the most
+               -- requests in the window's top 1%: a minute slow throughout (high p95), not a
+               -- normal minute whose p99 is one very slow request
                row_number() OVER (PARTITION BY m.implementation_type
-                   ORDER BY m.p99_response_time_ms DESC NULLS LAST, m.bucket) AS w_p99
+                   ORDER BY m.p95_response_time_ms DESC NULLS LAST,
+                            m.p99_response_time_ms DESC NULLS LAST, m.bucket) AS w_p99
           FROM m JOIN tot AS t ON t.implementation_type = m.implementation_type
     ), agg AS (
         SELECT r.implementation_type,
@@ -117,6 +125,7 @@ BEGIN
                sum(r.errors) FILTER (WHERE r.w_err > 1)::bigint AS loo_errors,
                sum(r.ops) FILTER (WHERE r.w_err > 1)::bigint AS loo_ops,
                sum(r.evictions) FILTER (WHERE r.w_ev > 1)::bigint AS loo_ev,
+               sum(r.lk) FILTER (WHERE r.w_ev > 1)::bigint AS loo_ev_lk,
                sum(r.latency_count) FILTER (WHERE r.w_avg > 1)::bigint AS loo_lc,
                sum(r.latency_sum) FILTER (WHERE r.w_avg > 1)
                    / NULLIF(sum(r.latency_count) FILTER (WHERE r.w_avg > 1), 0) AS loo_avg,
@@ -156,7 +165,8 @@ BEGIN
            CASE WHEN a.unsketched THEN a.w99 ELSE q.q[3] END,
            t.size::double precision,
            coalesce(a.loo_hits, 0), coalesce(a.loo_lk, 0), coalesce(a.loo_errors, 0),
-           coalesce(a.loo_ops, 0), coalesce(a.loo_ev, 0), coalesce(a.loo_lc, 0), a.loo_avg,
+           coalesce(a.loo_ops, 0), coalesce(a.loo_ev, 0), coalesce(a.loo_ev_lk, 0),
+           coalesce(a.loo_lc, 0), a.loo_avg,
            CASE WHEN a.unsketched THEN a.l50 ELSE q50.q[1] END,
            CASE WHEN a.unsketched THEN a.l95 ELSE q95.q[2] END,
            CASE WHEN a.unsketched THEN a.l99 ELSE q99.q[3] END,
