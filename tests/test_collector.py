@@ -385,7 +385,9 @@ def test_property_record_accepts_exactly_valid_arguments(
         and not has_forbidden(impl)
     )
     valid_rt = rt is None or (
-        isinstance(rt, int | float) and not isinstance(rt, bool) and 0 <= rt <= 86_400_000
+        isinstance(rt, int | float)
+        and not isinstance(rt, bool)
+        and (rt == 0 or 1e-6 <= rt <= 86_400_000)
     )
     valid_size = size is None or (
         (isinstance(size, int) or (isinstance(size, float) and size.is_integer()))

@@ -192,7 +192,7 @@ def expected_valid(event: dict[str, Any]) -> bool:
     if event.get("event_type") not in ("hit", "miss", "set", "evict", "error"):
         return False
     rt = event.get("response_time_ms")
-    if rt is not None and (isinstance(rt, bool | str) or not (0 <= rt <= 86_400_000)):
+    if rt is not None and (isinstance(rt, bool | str) or not (rt == 0 or 1e-6 <= rt <= 86_400_000)):
         return False
     size = event.get("cache_size")
     if size is not None and (
