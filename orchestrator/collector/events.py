@@ -4,7 +4,7 @@ Validation applies the value domains of ``cachemon.cache_metrics`` (its CHECK co
 docs/security.md), so an event the collector accepts is one COPY stores, and an event it
 refuses is refused at the call site with a ``ValueError`` naming the field:
 
-- ``response_time_ms``: a finite number from 0 to 86,400,000 (one day);
+- ``response_time_ms``: 0, or a number from 0.000001 (1 ns) to 86,400,000 (one day);
 - ``cache_size``: an integer from 0 to 2**63 - 1 (an integral float such as 100.0 is 100);
 - text (implementation_type, error_type, a key kept in full): no control characters (C0, DEL,
   C1) and no bidi controls (U+202A-U+202E, U+2066-U+2069); an error *message* is the
