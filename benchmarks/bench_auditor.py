@@ -16,6 +16,12 @@ ingest path (binary COPY by the collector's BatchWriter, with batch ids) by thre
 incomplete when it is first judged; ``tick(p_now)`` runs 5 s after every simulated minute
 (rollups, then run_auditor).
 
+Reproducible: the live part ends at the last UTC midnight (``anchor``) and the traffic
+model's weekday comes from a fixed virtual calendar, so a seed gives the same traffic, ticks
+and figures whenever it is run within one UTC day (and the same traffic on any day; only the
+stored timestamps move). Not reproducible: the wall-clock seconds per seed, and results
+across code changes that alter the random draws.
+
 Per seed: --history-days of clean traffic go in in bulk (ingest + tick), baselines are
 computed (with an hour-of-day profile), then --days simulated days are played minute by
 minute: clean stretches with labelled scenarios, each followed by clean recovery time.
@@ -142,18 +148,20 @@ class Traffic:
             Impl("new", 140, 0.81, 3.8, 28.0),
             Impl("tiny", 5, 0.70, 6.0, 40.0, error_rate=0.0015),
         ]
+        self.day_shift = timedelta(0)  # real minus virtual time, whole days (run_seed sets it)
         self.burst_left = 0
         self.burst_factor = 1.0
         self.capacity = 40_000
         self.size = {i.name: self.capacity - 50 for i in self.impls}
 
-    @staticmethod
-    def cycle(at: datetime) -> float:
+    def cycle(self, at: datetime) -> float:
         h = at.hour + at.minute / 60
         day = 0.25 + 0.75 * (
             0.6 * math.exp(-((h - 10.5) ** 2) / 8) + 0.8 * math.exp(-((h - 16) ** 2) / 10)
         )
-        week = 0.6 if at.weekday() >= 5 else 1.0
+        # The weekday of the virtual calendar (whole days from the real one, so the hour is
+        # the same): the same seed gives the same weekly cycle on any day it is run.
+        week = 0.6 if (at - self.day_shift).weekday() >= 5 else 1.0
         return day * week / 0.55
 
     def minute(self, at: datetime, effects: list[Effect], progress: float) -> list[Event]:
@@ -274,13 +282,36 @@ class SeedResult:
     false_detail: list[str] = field(default_factory=list)
 
 
-def run_seed(url: str, seed: int, days: float, history_days: float) -> SeedResult:
+# The virtual calendar's end of the live part: a Monday midnight. The traffic model's
+# weekday is taken from it, so a seed's traffic does not depend on the day it is run.
+VIRTUAL_END = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def anchor(wall: datetime | None = None) -> datetime:
+    """End of the live part: the last UTC midnight at or before the wall clock.
+
+    The timeline (history, live part, scenario times) is placed relative to this anchor, so
+    the same seed gives the same traffic, the same ticks and the same findings whenever it
+    is run within one UTC day; the weekday comes from VIRTUAL_END, so the traffic is the same
+    on any day too. Every p_now stays within cachemon._check_now's bounds: the history starts
+    at most 1 + days + history-days days before now(), which main() keeps under
+    retention.raw (7 days).
+    """
+    wall = wall or datetime.now(UTC)
+    return wall.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def run_seed(
+    url: str, seed: int, days: float, history_days: float, end: datetime | None = None
+) -> SeedResult:
     t0 = time.monotonic()
     rng = random.Random(seed)
     traffic = Traffic(rng)
-    # Live part ends near now (functions may refuse a p_now far from now()).
+    # Live part ends at the anchor (functions refuse a p_now more than retention.raw behind
+    # now()), so a seed is reproducible within a UTC day.
     live_minutes = int(days * 1440)
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now = end or anchor()
+    traffic.day_shift = timedelta(days=round((now - VIRTUAL_END) / timedelta(days=1)))
     live_start = now - timedelta(minutes=live_minutes + 5)
     hist_start = live_start - timedelta(minutes=int(history_days * 1440))
     res = SeedResult(seed)
@@ -475,6 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.days <= 0 or args.history_days < 0.2:
         parser.error("--seeds >= 1, --days > 0, --history-days >= 0.2")
+    if 1 + args.days + args.history_days + 5 / 1440 > 6.9:
+        parser.error("--days + --history-days must stay under 5.9 (retention.raw is 7 days)")
+    end = anchor()
     root = None
     base = args.database_url
     if base is None:
@@ -488,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
                 admin.execute("CREATE DATABASE cachemon_bench")
             url = base.rsplit("/", 1)[0] + "/cachemon_bench"
             dbversions.upgrade(url)
-            results.append(run_seed(url, seed, args.days, args.history_days))
+            results.append(run_seed(url, seed, args.days, args.history_days, end))
             print(f"seed {seed} done in {results[-1].seconds:.0f} s", flush=True)
     finally:
         if root is not None:

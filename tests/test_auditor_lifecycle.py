@@ -49,7 +49,44 @@ def test_breach_must_persist_before_a_finding_opens(one_minute: Conn) -> None:
 
 
 def test_open_after_counts_breached_evaluations(one_minute: Conn) -> None:
-    # auditor.open_after 2 (the default): two breached evaluations, i.e. three bad minutes.
+    # auditor.open_after 2 (the default) for a warning: two breached evaluations, i.e. three
+    # bad minutes. A critical breach opens after auditor.open_after_critical (1), i.e. two
+    # bad minutes (the rules leave the worst minute out, so one bad minute never opens).
+    bad = NEW.but(hit_rate=50)  # 38% below the expected rate: critical (>= 20%)
+    one_minute.execute(
+        "UPDATE cachemon._auditor_rules SET critical_threshold = 90 WHERE rule = 'hit_rate_drop'"
+    )  # the same drop is only a warning now
+    end = play(one_minute, [(NEW, 3), (bad, 2), (NEW, 3), (bad, 3), (NEW, 1)], T, seed=0.1)
+    audit(one_minute, T, T + timedelta(minutes=8))
+    assert findings(one_minute, "hit_rate_drop") == [], "one breached evaluation opened"
+    audit(one_minute, T + timedelta(minutes=8), end)
+    found = findings(one_minute, "hit_rate_drop")
+    assert len(found) == 1
+    assert found[0]["severity"] == "warning"
+    assert found[0]["first_seen_at"] == T + timedelta(minutes=10, seconds=5)
+    assert found[0]["details"]["opened_at"] == (T + timedelta(minutes=11, seconds=5)).isoformat()
+    assert found[0]["occurrences"] == 2
+
+
+def test_critical_breach_opens_after_one_evaluation(one_minute: Conn) -> None:
+    bad = NEW.but(hit_rate=50)  # critical
+    end = play(one_minute, [(NEW, 3), (bad, 1), (NEW, 3), (bad, 2), (NEW, 1)], T, seed=0.1)
+    # One bad minute alone: not even a critical breach opens.
+    audit(one_minute, T, T + timedelta(minutes=7))
+    assert findings(one_minute, "hit_rate_drop") == [], "a single bad minute opened a finding"
+    audit(one_minute, T + timedelta(minutes=7), end)
+    found = findings(one_minute, "hit_rate_drop")
+    assert len(found) == 1
+    assert found[0]["severity"] == "critical"
+    # The first breached evaluation (the second bad minute) opens it.
+    assert found[0]["first_seen_at"] == T + timedelta(minutes=9, seconds=5)
+    assert found[0]["details"]["opened_at"] == (T + timedelta(minutes=9, seconds=5)).isoformat()
+    assert found[0]["occurrences"] == 1
+
+
+def test_open_after_critical_setting_restores_the_wait(one_minute: Conn) -> None:
+    # With auditor.open_after_critical 2 a critical breach waits like a warning one.
+    set_setting(one_minute, "auditor.open_after_critical", "2")
     bad = NEW.but(hit_rate=50)
     end = play(one_minute, [(NEW, 3), (bad, 2), (NEW, 3), (bad, 3), (NEW, 1)], T, seed=0.1)
     audit(one_minute, T, T + timedelta(minutes=8))
@@ -57,9 +94,7 @@ def test_open_after_counts_breached_evaluations(one_minute: Conn) -> None:
     audit(one_minute, T + timedelta(minutes=8), end)
     found = findings(one_minute, "hit_rate_drop")
     assert len(found) == 1
-    assert found[0]["first_seen_at"] == T + timedelta(minutes=10, seconds=5)
     assert found[0]["details"]["opened_at"] == (T + timedelta(minutes=11, seconds=5)).isoformat()
-    assert found[0]["occurrences"] == 2
 
 
 def test_one_live_finding_updated_in_place_and_same_minute_counted_once(one_minute: Conn) -> None:

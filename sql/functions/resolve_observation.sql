@@ -22,7 +22,7 @@ BEGIN
      * A person closes a live finding: status 'resolved' with who, when and an optional note
      * (details.resolution_note). The rule's breach streak restarts, so if the condition
      * still holds a new finding opens only after auditor.open_after more breached
-     * evaluations. Resolving a resolved finding changes nothing; an unknown id is an error.
+     * evaluations (also a critical one, for an hour after the resolution). Resolving a resolved finding changes nothing; an unknown id is an error.
      */
     IF v_by IS NULL OR v_by = '' OR pg_catalog.length(v_by) > 200
        OR v_by ~ '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]' THEN

@@ -16,6 +16,7 @@ DECLARE
     v_window      interval;
     v_window_end  timestamptz := pg_catalog.date_trunc('minute', p_now, 'UTC');
     v_open_after  integer;
+    v_open_crit   integer;
     v_clear_after integer;
     v_fn          record;
     v_rows        cachemon._finding[];
@@ -48,7 +49,8 @@ BEGIN
      * - _audit_state counts consecutive breached and clear evaluations. A second run for the
      *   same minute does not count again (tick may run more than once a minute).
      * - A finding opens when the breach streak reaches open_after (rule row or setting
-     *   auditor.open_after); there is at most one live (open or acknowledged) finding per
+     *   auditor.open_after), a critical one when it reaches auditor.open_after_critical
+     *   (default 1) if that is smaller; there is at most one live (open or acknowledged) finding per
      *   (implementation, rule). A breach with a live finding updates it: last_seen_at,
      *   occurrences, values and message; severity only goes up (escalates in place), and an
      *   escalated acknowledged finding becomes open again (someone acknowledged a warning,
@@ -87,14 +89,15 @@ BEGIN
 
     v_window := cachemon._setting('auditor.window')::interval;
     v_open_after := cachemon._setting('auditor.open_after')::integer;
+    v_open_crit := coalesce(cachemon._setting('auditor.open_after_critical')::integer, v_open_after);
     v_clear_after := cachemon._setting('auditor.clear_after')::integer;
     IF v_window < interval '1 minute' OR v_window > interval '1 day' THEN
         RAISE EXCEPTION 'run_auditor: setting auditor.window must be between 1 minute and 1 day, got %', v_window
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF v_open_after < 1 OR v_clear_after < 1 THEN
-        RAISE EXCEPTION 'run_auditor: settings auditor.open_after and auditor.clear_after must be >= 1, got % and %',
-            v_open_after, v_clear_after USING ERRCODE = 'invalid_parameter_value';
+    IF v_open_after < 1 OR v_clear_after < 1 OR v_open_crit < 1 THEN
+        RAISE EXCEPTION 'run_auditor: settings auditor.open_after, auditor.open_after_critical and auditor.clear_after must be >= 1, got %, % and %',
+            v_open_after, v_open_crit, v_clear_after USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
     evaluated := 0; breaches := 0; opened := 0; updated := 0; escalated := 0; resolved := 0;
@@ -298,9 +301,21 @@ BEGIN
                 ELSE
                     updated := updated + 1;
                 END IF;
-            ELSIF v_breach_n >= coalesce(
-                      (SELECT r.open_after FROM cachemon._auditor_rules AS r WHERE r.rule = v_g.rule),
-                      v_open_after) THEN
+            -- Strong evidence opens sooner: a critical breach (judged without the worst
+            -- minute of its window, so one stalled minute never gets here) opens after
+            -- auditor.open_after_critical evaluations (default 1); not within an hour after a
+            -- person resolved a finding of this implementation and rule (a resolution by hand
+            -- is respected for auditor.open_after evaluations).
+            ELSIF v_breach_n >= (CASE WHEN v_g.severity = 'critical' AND NOT EXISTS (
+                          SELECT 1 FROM cachemon.cache_auditor_observations AS o
+                           WHERE o.implementation_type = v_g.implementation_type
+                             AND o.rule = v_g.rule AND o.status = 'resolved'
+                             AND o.resolved_by IS DISTINCT FROM 'auditor'
+                             AND o.resolved_at > p_now - interval '1 hour')
+                      THEN least(coalesce((SELECT r.open_after FROM cachemon._auditor_rules AS r
+                                            WHERE r.rule = v_g.rule), v_open_after), v_open_crit)
+                      ELSE coalesce((SELECT r.open_after FROM cachemon._auditor_rules AS r
+                                      WHERE r.rule = v_g.rule), v_open_after) END) THEN
                 -- One incident, one finding: a live finding of the same implementation (another
                 -- rule) leads; this rule is listed in its details.related and can raise its
                 -- severity, but opens nothing of its own.
@@ -386,7 +401,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon.run_auditor(timestamptz) IS
-    'Evaluate every enabled auditor rule (functions cachemon._rule_*) over the last auditor.window before p_now and keep findings in cache_auditor_observations: open after auditor.open_after breached evaluations, one live finding per implementation and rule, escalate in place, resolve after auditor.clear_after clear evaluations. Returns counts; skipped says why nothing ran (another run holds the lock, or standby).';
+    'Evaluate every enabled auditor rule (functions cachemon._rule_*) over the last auditor.window before p_now and keep findings in cache_auditor_observations: open after auditor.open_after breached evaluations (a critical breach after auditor.open_after_critical), one live finding per implementation and rule, escalate in place, resolve after auditor.clear_after clear evaluations. Returns counts; skipped says why nothing ran (another run holds the lock, or standby).';
 
 REVOKE ALL ON FUNCTION cachemon.run_auditor(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.run_auditor(timestamptz) TO cachemon_admin;

@@ -44,6 +44,7 @@ INSERT INTO cachemon._setting_rules (name, kind, min_value, max_value, not_above
     ('baseline.profile_min_minutes', 'integer', '1', '10000000', NULL),
     ('push.realtime_private', 'boolean', NULL, NULL, NULL),
     ('auditor.windows', 'integers', '2', '1440', NULL),
+    ('auditor.open_after_critical', 'integer', '1', '1000', NULL),
     ('verdict.min_requests', 'integer', '1', '1000000000', NULL),
     ('verdict.confidence', 'number', '0.5', '0.999', NULL),
     ('verdict.pass_score', 'number', '0', '100', NULL),

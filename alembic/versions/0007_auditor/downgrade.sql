@@ -8,7 +8,7 @@ DROP FUNCTION IF EXISTS cachemon._auditor_windows(interval);
 DROP FUNCTION IF EXISTS cachemon._poisson_z(double precision, double precision);
 DROP FUNCTION IF EXISTS cachemon._related_suffix(jsonb);
 DELETE FROM cachemon._settings
- WHERE name IN ('auditor.windows', 'verdict.min_requests', 'verdict.confidence',
+ WHERE name IN ('auditor.windows', 'auditor.open_after_critical', 'verdict.min_requests', 'verdict.confidence',
                 'verdict.pass_score', 'verdict.marginal_score');
 DROP FUNCTION IF EXISTS cachemon._queued_buckets(timestamptz, timestamptz);
 DROP FUNCTION IF EXISTS cachemon._migration_verdict(text, text, interval, timestamptz);
@@ -22,7 +22,7 @@ UPDATE cachemon._auditor_rules
  WHERE rule = 'response_time';
 UPDATE cachemon._auditor_rules SET min_requests = 200 WHERE rule = 'error_rate' AND min_requests = 50;
 DELETE FROM cachemon._setting_rules
- WHERE name IN ('auditor.windows', 'verdict.min_requests', 'verdict.confidence',
+ WHERE name IN ('auditor.windows', 'auditor.open_after_critical', 'verdict.min_requests', 'verdict.confidence',
                 'verdict.pass_score', 'verdict.marginal_score');
 ALTER TABLE cachemon._setting_rules
     DROP CONSTRAINT _setting_rules_kind_check,

@@ -2,6 +2,8 @@
 INSERT INTO cachemon._settings (name, value, description) VALUES
     ('auditor.windows', '{2,5,15,60}',
      'Window lengths in minutes (integer array, each 2..1440) every rule judges besides auditor.window; short ones find clear incidents fast, long ones small or low-traffic ones'),
+    ('auditor.open_after_critical', '1',
+     'Consecutive breached evaluations before a critical finding opens (when fewer than auditor.open_after)'),
     ('verdict.min_requests', '500',
      'migration_verdict: requests each side needs in the window before a metric is judged (fewer: no_data)'),
     ('verdict.confidence', '0.95',
