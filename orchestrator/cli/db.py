@@ -15,6 +15,15 @@ from orchestrator.cli.options import confirm, database_url_option, yes_option
 from orchestrator.cli.output import emit_json, json_option, say, say_data
 
 REVISION_HELP = "Target revision: head, base, a step such as -1, or an id like 0004_auditor."
+# `db upgrade` and `db sql`: where to go (downgrade has its own default and warning).
+target_revision_option = click.option(
+    "--revision",
+    default="head",
+    show_default=True,
+    envvar="CACHEMON_REVISION",
+    show_envvar=True,
+    help=REVISION_HELP,
+)
 
 
 def _at(revisions: tuple[str, ...]) -> str:
@@ -28,14 +37,7 @@ def db() -> None:
 
 @db.command()
 @database_url_option(required=False)
-@click.option(
-    "--revision",
-    default="head",
-    show_default=True,
-    envvar="CACHEMON_REVISION",
-    show_envvar=True,
-    help=REVISION_HELP,
-)
+@target_revision_option
 @click.option(
     "--sql",
     "as_sql",
@@ -140,14 +142,7 @@ def check(database_url: str, as_json: bool) -> None:
 
 
 @db.command("sql")
-@click.option(
-    "--revision",
-    default="head",
-    show_default=True,
-    envvar="CACHEMON_REVISION",
-    show_envvar=True,
-    help=REVISION_HELP,
-)
+@target_revision_option
 @click.option(
     "--from",
     "from_revision",
