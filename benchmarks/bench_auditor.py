@@ -46,6 +46,7 @@ import argparse
 import math
 import random
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -280,6 +281,8 @@ class SeedResult:
     below_total: int = 0
     seconds: float = 0.0
     false_detail: list[str] = field(default_factory=list)
+    baselines: dict[str, str] = field(default_factory=dict)
+    found_by: dict[str, str] = field(default_factory=dict)
 
 
 # The virtual calendar's end of the live part: a Monday midnight. The traffic model's
@@ -329,9 +332,16 @@ def run_seed(
         coll.flush_all()
         tick(conn, live_start)
         for impl in ("legacy", "new", "tiny"):
-            conn.execute(
-                "SELECT id FROM cachemon.compute_baseline(%s, %s, %s)",
+            b = conn.execute(
+                "SELECT statistics -> 'dispersion' AS d, statistics -> 'pooled' AS p"
+                " FROM cachemon.compute_baseline(%s, %s, %s)",
                 (impl, timedelta(days=history_days), live_start),
+            ).fetchone()
+            assert b is not None
+            p, d = b["p"], b["d"]
+            res.baselines[impl] = (
+                f"error {float(p['error_rate']):.3f}% phi {float(d['error_rate_phi']):.2f}, "
+                f"hit {float(p['hit_rate']):.1f}% tau {float(d['hit_rate_tau']):.2f}"
             )
         conn.execute("DELETE FROM cachemon.cache_auditor_observations")
         conn.execute("DELETE FROM cachemon._audit_state")
@@ -367,7 +377,8 @@ def run_seed(
         findings = conn.execute(
             "SELECT id, implementation_type, rule, severity, first_seen_at, resolved_at,"
             " (details->>'opened_at')::timestamptz AS opened_at, details->'related' AS related,"
-            " metric, message"
+            " metric, message,"
+            " coalesce(details->>'test', 'window ' || (details->>'window_minutes')) AS test"
             " FROM cachemon.cache_auditor_observations ORDER BY id"
         ).fetchall()
     # Attribute findings to scenarios.
@@ -392,6 +403,7 @@ def run_seed(
                     else None
                 )
                 res.found.append((sc, delay, resolve, len(mine)))
+                res.found_by[sc.name] = f"{first['rule']}/{first['metric']}/{first['test']}"
             else:
                 res.missed.append(sc)
         elif sc.kind == "below":
@@ -459,12 +471,21 @@ def report(results: list[SeedResult], days: float, history_days: float) -> bool:
             for m in r.missed:
                 print(f"   seed {r.seed}: missed {m.name}")
             if len(rs) == 1:
+                for impl, txt in r.baselines.items():
+                    print(f"   baseline {impl}: {txt}")
                 for txt in r.false_detail:
                     print(f"   false: {txt}")
             if len(rs) == 1:
                 for sc, d, rv, n in r.found:
                     rtxt = "open at the end" if rv is None else f"resolved {rv:.0f} min after"
-                    print(f"   {sc.name:<26} found after {d:4.1f} min, {n} finding(s), {rtxt}")
+                    assert sc.start is not None
+                    print(
+                        f"   {sc.name:<26} {sc.start:%H:%M} found after {d:4.1f} min, "
+                        f"{n} finding(s), {rtxt} ({r.found_by.get(sc.name)})"
+                    )
+                for sc in r.missed:
+                    assert sc.start is not None
+                    print(f"   {sc.name:<26} {sc.start:%H:%M} missed")
         return {
             "recall": recall,
             "per_day": per_day,
@@ -509,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     if 1 + args.days + args.history_days + 5 / 1440 > 6.9:
         parser.error("--days + --history-days must stay under 5.9 (retention.raw is 7 days)")
     end = anchor()
+    # a SIGTERM (someone stopping the run) unwinds through the finally below, which stops
+    # the server this run started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = None
     base = args.database_url
     if base is None:

@@ -53,6 +53,9 @@ def test_open_after_counts_breached_evaluations(one_minute: Conn) -> None:
     # bad minutes. A critical breach opens after auditor.open_after_critical (1), i.e. two
     # bad minutes (the rules leave the worst minute out, so one bad minute never opens).
     bad = NEW.but(hit_rate=50)  # 38% below the expected rate: critical (>= 20%)
+    # the windows' persistence is what this test is about; the sequential test (which opens
+    # on its first alarm) has its own in test_auditor_sequential.py
+    set_setting(one_minute, "auditor.sequential", "false")
     one_minute.execute(
         "UPDATE cachemon._auditor_rules SET critical_threshold = 90 WHERE rule = 'hit_rate_drop'"
     )  # the same drop is only a warning now
@@ -170,7 +173,9 @@ def test_critical_suppresses_lesser_rows_of_the_same_rule(one_minute: Conn) -> N
 def test_quiet_windows_do_not_alarm(conn: Conn) -> None:
     baselined(conn)
     # 15 operations a minute, half of the lookups missing, 1 in 15 an error: too little
-    # traffic to judge (min_requests) ...
+    # traffic for the windows to judge (min_requests) ... (the sequential test does find
+    # it: test_auditor_sequential.py::test_a_quiet_implementation_is_judged_too)
+    set_setting(conn, "auditor.sequential", "false")
     quiet = NEW.but(requests_per_minute=15, hit_rate=50, error_rate=7)
     end = play(conn, [(quiet, 30)], T, seed=0.7)
     audit(conn, T, end)

@@ -37,6 +37,14 @@ BEGIN
      *   the hour has at least p_min_minutes minutes (every minute counts, so nights are
      *   defined); rates and quantiles only when p_profile (enough days) and the hour has at
      *   least 500 lookups / timed requests.
+     * - tail (since revision 0009): per quantile (p50/p95/p99_response_time_ms) the share of
+     *   timed requests above the expected quantile of their hour (above), above it divided
+     *   by 1 + warning/100 and 1 + critical/100 of the response_time rule (above_warning,
+     *   above_critical: what the share above the line becomes when every latency is that
+     *   much slower), and phi, the quasi-binomial dispersion of the minute counts above the
+     *   line (mean squared Pearson residual without the top 1%, 1..20). The sequential test
+     *   (cachemon._cusum) counts requests above exactly these lines, so its expected rate is
+     *   this baseline's own, sketch buckets and hour profile included.
      * Expected values used for the residuals are the hour's when profiled, else the window's.
      */
     CREATE TEMPORARY TABLE IF NOT EXISTS pg_temp._cachemon_baseline_minutes (
@@ -114,6 +122,37 @@ BEGIN
                percentile_cont(0.99) WITHIN GROUP (ORDER BY r.r_err * r.r_err) AS c_err,
                percentile_cont(0.99) WITHIN GROUP (ORDER BY r.r_ev * r.r_ev) AS c_ev
           FROM resid AS r
+    ), lines AS (
+        -- counts above the tail lines, per minute (sketch keys above the line's key)
+        SELECT b.latency_count AS n, v.metric, u.c0, u.cw, u.cc
+          FROM pg_temp._cachemon_baseline_minutes AS b
+          JOIN expect AS e ON e.hour = b.hour
+         CROSS JOIN (SELECT 1 + r.warning_threshold / 100.0 AS fw, 1 + r.critical_threshold / 100.0 AS fc
+                       FROM cachemon._auditor_rule('response_time') AS r) AS f
+         CROSS JOIN LATERAL (VALUES ('p50_response_time_ms', e.q[1]), ('p95_response_time_ms', e.q[2]),
+                                    ('p99_response_time_ms', e.q[3])) AS v (metric, line)
+         CROSS JOIN LATERAL (
+               SELECT coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line)), 0) AS c0,
+                      coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line / f.fw)), 0) AS cw,
+                      coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line / f.fc)), 0) AS cc
+                 FROM unnest((b.sketch).keys, (b.sketch).counts) AS s (k, c)) AS u
+         WHERE b.latency_count > 0 AND b.sketch IS NOT NULL AND v.line > 0
+    ), tail_rate AS (
+        SELECT l.metric, sum(l.c0) / sum(l.n) AS above, sum(l.cw) / sum(l.n) AS above_warning,
+               sum(l.cc) / sum(l.n) AS above_critical
+          FROM lines AS l GROUP BY l.metric HAVING sum(l.n) > 0
+    ), tail_resid AS (
+        SELECT l.metric, power(l.c0 - l.n * t.above, 2)
+                   / NULLIF(l.n * t.above * (1 - t.above), 0) AS r2
+          FROM lines AS l JOIN tail_rate AS t ON t.metric = l.metric
+    ), tail AS (
+        SELECT t.metric, t.above, t.above_warning, t.above_critical,
+               least(greatest(coalesce(avg(x.r2) FILTER (WHERE x.r2 <= c.cut), 1), 1), 20) AS phi
+          FROM tail_rate AS t
+          JOIN tail_resid AS x ON x.metric = t.metric
+          JOIN (SELECT y.metric, percentile_cont(0.99) WITHIN GROUP (ORDER BY y.r2) AS cut
+                  FROM tail_resid AS y GROUP BY y.metric) AS c ON c.metric = t.metric
+         GROUP BY t.metric, t.above, t.above_warning, t.above_critical
     ), disp AS (
         SELECT 100.0 * sqrt(greatest(power(1.4826 * (SELECT percentile_cont(0.5) WITHIN GROUP (
                    ORDER BY abs(k.d_hit - d.m_hit)) FROM blk AS k), 2) - coalesce(d.m_v, 0), 0)) AS hit_tau,
@@ -135,6 +174,9 @@ BEGIN
                 'hit_rate_tau', coalesce(d.hit_tau, 0), 'error_rate_phi', coalesce(d.err_phi, 1),
                 'eviction_rate_phi', coalesce(d.ev_phi, 1), 'p50_log_sd', d.sd50,
                 'p95_log_sd', d.sd95, 'p99_log_sd', d.sd99) FROM disp AS d),
+        'tail', (SELECT pg_catalog.jsonb_object_agg(t.metric, pg_catalog.jsonb_build_object(
+                'above', t.above, 'above_warning', t.above_warning,
+                'above_critical', t.above_critical, 'phi', t.phi)) FROM tail AS t),
         'pooled_hourly', pg_catalog.jsonb_build_object('pooled', (
             SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
                 'requests_per_minute', pg_catalog.jsonb_object_agg(e.hour::text, e.rpm)
@@ -158,7 +200,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon._baseline_pooled(text, timestamptz, timestamptz, integer, boolean) IS
-    'Internal (compute_baseline): pooled rates, requests per minute over every minute, merged-sketch quantiles, overdispersion (hit_rate_tau, error/eviction phi, quantile log spreads) and their hour-of-day profile.';
+    'Internal (compute_baseline): pooled rates, requests per minute over every minute, merged-sketch quantiles, overdispersion (hit_rate_tau, error/eviction phi, quantile log spreads), the latency tail shares the sequential test needs, and their hour-of-day profile.';
 
 REVOKE ALL ON FUNCTION cachemon._baseline_pooled(text, timestamptz, timestamptz, integer, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon._baseline_pooled(text, timestamptz, timestamptz, integer, boolean)

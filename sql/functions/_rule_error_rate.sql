@@ -4,6 +4,8 @@ LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $function$
+DECLARE
+    v_rec constant text := 'Read the error_type and error_message of %s''s recent errors (SELECT error_type, count(*) FROM cachemon.cache_metrics WHERE event_type = ''error'' AND implementation_type = %L AND recorded_at > now() - interval ''15 minutes'' GROUP BY 1); check the cache server''s availability, timeouts and connection limits, and fall back to the reference implementation if errors reach users.';
 BEGIN
     /*
      * Error rate above an absolute threshold (percent of operations = hits + misses + sets
@@ -19,6 +21,12 @@ BEGIN
      * 5-minute window (the test is against the 0.15-0.2% background, not against 1%).
      * Without a baseline: the Wilson lower bound of the rate must be above the warning
      * threshold. Fewer than min_requests operations: hold.
+     * Since revision 0009 the rule also judges the sequential test of cachemon._cusum (one
+     * row per metric, details.test = 'sequential', window_minutes = the minutes of its
+     * segment): a breach when the CUSUM statistic reaches auditor.cusum_h and the value over
+     * its segment is beyond the warning threshold. It finds a threshold-level breach of a
+     * busy implementation in minutes and of a quiet one as soon as the evidence allows,
+     * without waiting for a long window to fill; run_auditor opens it like a critical breach.
      */
     RETURN QUERY
     WITH r AS (
@@ -33,8 +41,12 @@ BEGIN
         SELECT t.implementation_type, t.k AS minutes, t.loo_errors AS errors,
                t.loo_operations AS operations, t.error_rate AS whole,
                100.0::double precision * t.loo_errors / NULLIF(t.loo_operations, 0) AS observed,
-               coalesce(cachemon._baseline_pooled_at(b, 'error_rate', pg_catalog.date_trunc('minute', p_now, 'UTC')),
-                        cachemon._baseline_expected(b, 'error_rate', pg_catalog.date_trunc('minute', p_now, 'UTC')))
+               -- the hour's pooled rate, but never below the whole window's: errors are rare,
+               -- and a quiet implementation's hour with no error in the baseline says 0%
+               -- where the truth is its background rate
+               greatest(coalesce(cachemon._baseline_pooled_at(b, 'error_rate', pg_catalog.date_trunc('minute', p_now, 'UTC')),
+                                 cachemon._baseline_expected(b, 'error_rate', pg_catalog.date_trunc('minute', p_now, 'UTC'))),
+                        (b.statistics -> 'pooled' ->> 'error_rate')::double precision)
                    AS base,
                coalesce((b.statistics -> 'dispersion' ->> 'error_rate_phi')::double precision, 1) AS phi,
                b.id IS NOT NULL AS baselined
@@ -65,7 +77,7 @@ BEGIN
                CASE WHEN d.base IS NOT NULL
                     THEN ', baseline ' || cachemon._fmt(d.base, 2) || '%' ELSE '' END),
            CASE WHEN j.state = 'breach' THEN pg_catalog.format(
-               'Read the error_type and error_message of %s''s recent errors (SELECT error_type, count(*) FROM cachemon.cache_metrics WHERE event_type = ''error'' AND implementation_type = %L AND recorded_at > now() - interval ''15 minutes'' GROUP BY 1); check the cache server''s availability, timeouts and connection limits, and fall back to the reference implementation if errors reach users.',
+               v_rec,
                d.implementation_type, d.implementation_type) END,
            pg_catalog.jsonb_build_object('errors', d.errors, 'operations', d.operations,
                'expected_errors', round(d.expected::numeric, 2), 'z', round(d.z::numeric, 2),
@@ -73,6 +85,24 @@ BEGIN
                'enough', d.enough, 'whole_window_error_rate', d.whole)
       FROM d CROSS JOIN r
      CROSS JOIN LATERAL cachemon._judge(d.observed, d.significant, d.enough, r) AS j;
+    RETURN QUERY
+    SELECT c.implementation_type, 'error_rate', r.category, j.state, j.severity,
+           'error_rate', c.observed, c.base,
+           100.0 * (c.observed - c.base) / NULLIF(c.base, 0), c.events::bigint, c.statistic,
+           pg_catalog.format('error rate of %s is %s%% (at least %s%% half a standard error lower) over the last %s minutes: %s errors in %s operations where the baseline expects %s (sequential test %s of %s, threshold %s%%)',
+               c.implementation_type, cachemon._fmt(c.observed, 2), cachemon._fmt(c.bound, 2), c.segment_minutes,
+               cachemon._fmt(c.exceedances, 0), cachemon._fmt(c.events, 0),
+               cachemon._fmt(c.expected_exceedances, 1), cachemon._fmt(c.statistic, 1),
+               cachemon._fmt(c.threshold, 1), cachemon._fmt(r.warning_threshold, 1)),
+           CASE WHEN j.state = 'breach' THEN pg_catalog.format(v_rec, c.implementation_type, c.implementation_type) END,
+           pg_catalog.jsonb_build_object('test', 'sequential', 'cusum', round(c.statistic::numeric, 2),
+               'cusum_h', c.threshold, 'design', c.design, 'segment_start', c.segment_start,
+               'errors', c.exceedances, 'operations', c.events,
+               'expected_errors', round(c.expected_exceedances::numeric, 2),
+               'window_minutes', c.segment_minutes, 'enough', false)
+      FROM cachemon._cusum(p_now) AS c CROSS JOIN cachemon._auditor_rule('error_rate') AS r
+     CROSS JOIN LATERAL cachemon._judge(c.bound, c.statistic >= c.threshold, true, r) AS j
+     WHERE c.metric = 'error_rate' AND c.segment_minutes > 0;
 END
 $function$;
 

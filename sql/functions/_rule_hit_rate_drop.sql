@@ -4,6 +4,8 @@ LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $function$
+DECLARE
+    v_rec constant text := 'Check what changed for %s: key normalisation (case, whitespace, parameter order), TTLs and eviction settings, and deploys or cache flushes in the last hour; a flush recovers within one TTL, a key change does not.';
 BEGIN
     /*
      * Hit rate below baseline, judged over every window of cachemon._auditor_windows
@@ -19,6 +21,12 @@ BEGIN
      * significance_z. A drift of a point or two never gets there however many lookups; a
      * 10% drop does as soon as the volume separates it from noise. Fewer than min_requests
      * lookups: hold.
+     * Since revision 0009 the rule also judges the sequential test of cachemon._cusum (one
+     * row per metric, details.test = 'sequential', window_minutes = the minutes of its
+     * segment): a breach when the CUSUM statistic reaches auditor.cusum_h and the value over
+     * its segment is beyond the warning threshold. It finds a threshold-level breach of a
+     * busy implementation in minutes and of a quiet one as soon as the evidence allows,
+     * without waiting for a long window to fill; run_auditor opens it like a critical breach.
      */
     RETURN QUERY
     WITH r AS (
@@ -54,13 +62,31 @@ BEGIN
                d.implementation_type, cachemon._fmt(d.observed, 1), cachemon._fmt(d.base, 1),
                d.minutes, cachemon._fmt(d.loo_lookups, 0), cachemon._fmt(d.deviation, 1)),
            CASE WHEN j.state = 'breach' THEN pg_catalog.format(
-               'Check what changed for %s: key normalisation (case, whitespace, parameter order), TTLs and eviction settings, and deploys or cache flushes in the last hour; a flush recovers within one TTL, a key change does not.',
+               v_rec,
                d.implementation_type) END,
            pg_catalog.jsonb_build_object('z', round(d.z::numeric, 2), 'tau', d.tau,
                'window_minutes', d.minutes, 'enough', d.enough,
                'whole_window_hit_rate', d.whole)
       FROM d CROSS JOIN r
      CROSS JOIN LATERAL cachemon._judge(d.deviation, d.z >= r.significance_z, d.enough, r) AS j;
+    RETURN QUERY
+    SELECT c.implementation_type, 'hit_rate_drop', r.category, j.state, j.severity,
+           'hit_rate', c.observed, c.base, -(100.0 * (c.base - c.observed) / NULLIF(c.base, 0)),
+           c.events::bigint, c.statistic,
+           pg_catalog.format('hit rate of %s is %s%% (at most %s%% half a standard error higher) vs baseline %s%% over the last %s minutes, %s lookups (%s%% lower; sequential test %s of %s)',
+               c.implementation_type, cachemon._fmt(c.observed, 1), cachemon._fmt(c.bound, 1), cachemon._fmt(c.base, 1),
+               c.segment_minutes, cachemon._fmt(c.events, 0),
+               cachemon._fmt(100.0 * (c.base - c.observed) / NULLIF(c.base, 0), 1),
+               cachemon._fmt(c.statistic, 1), cachemon._fmt(c.threshold, 1)),
+           CASE WHEN j.state = 'breach' THEN pg_catalog.format(v_rec, c.implementation_type) END,
+           pg_catalog.jsonb_build_object('test', 'sequential', 'cusum', round(c.statistic::numeric, 2),
+               'cusum_h', c.threshold, 'design', c.design, 'segment_start', c.segment_start,
+               'misses', c.exceedances, 'expected_misses', round(c.expected_exceedances::numeric, 1),
+               'window_minutes', c.segment_minutes, 'enough', false)
+      FROM cachemon._cusum(p_now) AS c CROSS JOIN cachemon._auditor_rule('hit_rate_drop') AS r
+     CROSS JOIN LATERAL cachemon._judge(100.0 * (c.base - c.bound) / NULLIF(c.base, 0),
+                                        c.statistic >= c.threshold, true, r) AS j
+     WHERE c.metric = 'hit_rate' AND c.segment_minutes > 0;
 END
 $function$;
 

@@ -4,6 +4,8 @@ LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $function$
+DECLARE
+    v_rec constant text := 'Look at %s''s backend: CPU, memory and network latency of the cache server, connection pool saturation, and value sizes (large values serialise slowly); if only p99 rose, look for slow keys or lock contention.';
 BEGIN
     /*
      * Response time above baseline, over every window of cachemon._auditor_windows, one row
@@ -23,6 +25,12 @@ BEGIN
      * value by clear_threshold percent (12.5%), which a tail made of a handful of very slow
      * requests, or the drift of an hour's quantile from its profile, cannot do. A tail-only
      * regression shows in p99 first.
+     * Since revision 0009 the rule also judges the sequential test of cachemon._cusum (one
+     * row per metric, details.test = 'sequential', window_minutes = the minutes of its
+     * segment): a breach when the CUSUM statistic reaches auditor.cusum_h and the value over
+     * its segment is beyond the warning threshold. It finds a threshold-level breach of a
+     * busy implementation in minutes and of a quiet one as soon as the evidence allows,
+     * without waiting for a long window to fill; run_auditor opens it like a critical breach.
      */
     RETURN QUERY
     WITH r AS (
@@ -76,7 +84,7 @@ BEGIN
                d.label, d.implementation_type, cachemon._fmt(d.observed, 1), cachemon._fmt(d.base, 1),
                d.minutes, cachemon._fmt(d.loo_latency_count, 0), cachemon._fmt(d.deviation, 1)),
            CASE WHEN j.state = 'breach' THEN pg_catalog.format(
-               'Look at %s''s backend: CPU, memory and network latency of the cache server, connection pool saturation, and value sizes (large values serialise slowly); if only p99 rose, look for slow keys or lock contention.',
+               v_rec,
                d.implementation_type) END,
            pg_catalog.jsonb_build_object('z', round(d.z::numeric, 2), 'scale', d.scale,
                'window_minutes', d.minutes, 'enough', d.enough,
@@ -85,6 +93,26 @@ BEGIN
      CROSS JOIN LATERAL cachemon._judge(d.deviation,
          d.z >= r.significance_z
          AND coalesce(d.lower > d.base * (1 + r.clear_threshold / 100.0), false), d.enough, r) AS j;
+    RETURN QUERY
+    SELECT c.implementation_type, 'response_time', r.category, j.state, j.severity,
+           c.metric, c.observed, c.base, 100.0 * (c.observed - c.base) / NULLIF(c.base, 0),
+           c.events::bigint, c.statistic,
+           pg_catalog.format('%s of %s is %s ms (at least %s ms half a standard error lower) vs baseline %s ms over the last %s minutes: %s of %s timed requests above the baseline''s %s where it expects %s (%s%% higher; sequential test %s of %s)',
+               replace(c.metric, '_response_time_ms', '') || ' response time',
+               c.implementation_type, cachemon._fmt(c.observed, 1), cachemon._fmt(c.bound, 1), cachemon._fmt(c.base, 1),
+               c.segment_minutes, cachemon._fmt(c.exceedances, 0), cachemon._fmt(c.events, 0),
+               replace(c.metric, '_response_time_ms', ''), cachemon._fmt(c.expected_exceedances, 1),
+               cachemon._fmt(100.0 * (c.observed - c.base) / NULLIF(c.base, 0), 1),
+               cachemon._fmt(c.statistic, 1), cachemon._fmt(c.threshold, 1)),
+           CASE WHEN j.state = 'breach' THEN pg_catalog.format(v_rec, c.implementation_type) END,
+           pg_catalog.jsonb_build_object('test', 'sequential', 'cusum', round(c.statistic::numeric, 2),
+               'cusum_h', c.threshold, 'design', c.design, 'segment_start', c.segment_start,
+               'above', c.exceedances, 'expected_above', round(c.expected_exceedances::numeric, 1),
+               'window_minutes', c.segment_minutes, 'enough', false)
+      FROM cachemon._cusum(p_now) AS c CROSS JOIN cachemon._auditor_rule('response_time') AS r
+     CROSS JOIN LATERAL cachemon._judge(100.0 * (c.bound - c.base) / NULLIF(c.base, 0),
+                                        c.statistic >= c.threshold, true, r) AS j
+     WHERE c.metric LIKE 'p%\_response\_time\_ms' AND c.segment_minutes > 0;
 END
 $function$;
 

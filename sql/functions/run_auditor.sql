@@ -69,9 +69,14 @@ BEGIN
      *   finding's details.related (and named in its message), and may raise its severity.
      *   The live finding resolves only when its own rule is clear and no related rule still
      *   breaches. An 'info' finding (a traffic surge) never leads a warning or critical one.
-     * - A breach in a window that reaches back before the implementation's last resolved
-     *   finding does not count in windows longer than the deciding one (no second finding
-     *   for the minutes of an incident already closed).
+     * - Since revision 0009 the quality rules also return the sequential test's row
+     *   (details.test = 'sequential', cachemon._cusum); it breaches only beyond the rule's
+     *   threshold, its window is the minutes of its segment, and it opens like a critical
+     *   breach (auditor.open_after_critical).
+     * - A breach in a window longer than auditor.window that reaches back before the
+     *   implementation's last resolved finding does not count (no second finding for the
+     *   minutes of an incident already closed; since 0009 also when that window is the
+     *   deciding one of a quiet implementation, or the sequential test's segment).
      *
      * Runs from tick() every minute: it takes a try-lock and returns skipped when another
      * run holds it, and does nothing on a standby.
@@ -123,6 +128,19 @@ BEGIN
     SELECT v_window_end - pg_catalog.make_interval(mins => k.k), v_window_end
       FROM cachemon._auditor_windows(v_window) AS k (k);
 
+    -- The sequential test once per run too (three rules read it through cachemon._cusum).
+    IF pg_catalog.to_regclass('pg_temp._cachemon_cusum_keys') IS NULL THEN
+        CREATE TEMPORARY TABLE _cachemon_cusum_keys (p_now timestamptz) ON COMMIT DROP;
+    END IF;
+    IF pg_catalog.to_regclass('pg_temp._cachemon_cusum') IS NULL THEN
+        CREATE TEMPORARY TABLE _cachemon_cusum ON COMMIT DROP AS
+            SELECT NULL::timestamptz AS p_now, c.*
+              FROM cachemon._cusum_compute(NULL) AS c WITH NO DATA;
+    END IF;
+    TRUNCATE pg_temp._cachemon_cusum_keys, pg_temp._cachemon_cusum;
+    INSERT INTO pg_temp._cachemon_cusum SELECT p_now, c.* FROM cachemon._cusum_compute(p_now) AS c;
+    INSERT INTO pg_temp._cachemon_cusum_keys VALUES (p_now);
+
     FOR v_fn IN
         SELECT p.proname::text AS proname, substr(p.proname, 7) AS rule, r.enabled
           FROM pg_catalog.pg_proc AS p
@@ -166,14 +184,16 @@ BEGIN
         ), f1 AS (
             -- A breach in a window longer than the judging one counts only while the judging
             -- window is not clear (old evidence must not keep or reopen a finding).
-            -- Nor while it reaches back before the implementation's last resolved finding
-            -- (those minutes were one incident; they must not open a second finding).
+            -- And a breach in any window longer than auditor.window (a long window, the judging
+            -- window of a quiet implementation, the segment of the sequential test) counts only
+            -- when it starts after the implementation's last resolved finding: those minutes
+            -- were one incident, they must not open a second finding.
             SELECT f0.*, j.judge_k, j.judge_state,
                    f0.state = 'breach'
-                   AND (j.judge_k IS NULL OR f0.k <= j.judge_k
-                        OR (j.judge_state <> 'clear'
-                            AND v_window_end - pg_catalog.make_interval(mins => f0.k)
-                                >= coalesce(lr.resolved_at, '-infinity'))) AS counts
+                   AND (j.judge_k IS NULL OR f0.k <= j.judge_k OR j.judge_state <> 'clear')
+                   AND (f0.k <= v_base_k
+                        OR v_window_end - pg_catalog.make_interval(mins => f0.k)
+                           >= coalesce(lr.resolved_at, '-infinity')) AS counts
               FROM f0 LEFT JOIN judge AS j
                 ON j.implementation_type = f0.implementation_type AND j.rule = f0.rule
                AND j.metric IS NOT DISTINCT FROM f0.metric
@@ -194,6 +214,7 @@ BEGIN
                        PARTITION BY f1.implementation_type, f1.rule
                        ORDER BY f1.counts DESC, f1.severity = 'critical' DESC,
                                 f1.severity = 'warning' DESC,
+                                (f1.counts AND f1.details ->> 'test' IS NOT DISTINCT FROM 'sequential') DESC,
                                 f1.k = coalesce(f1.judge_k, v_base_k) DESC,
                                 abs(f1.score) DESC NULLS LAST, f1.k, f1.metric) AS rn
               FROM f1
@@ -302,11 +323,15 @@ BEGIN
                     updated := updated + 1;
                 END IF;
             -- Strong evidence opens sooner: a critical breach (judged without the worst
-            -- minute of its window, so one stalled minute never gets here) opens after
+            -- minute of its window, so one stalled minute never gets here), or a breach of
+            -- the sequential test (whose threshold auditor.cusum_h already sets its false
+            -- alarm rate, and which no single minute can reach) opens after
             -- auditor.open_after_critical evaluations (default 1); not within an hour after a
             -- person resolved a finding of this implementation and rule (a resolution by hand
             -- is respected for auditor.open_after evaluations).
-            ELSIF v_breach_n >= (CASE WHEN v_g.severity = 'critical' AND NOT EXISTS (
+            ELSIF v_breach_n >= (CASE WHEN (v_g.severity = 'critical'
+                                            OR v_g.details ->> 'test' IS NOT DISTINCT FROM 'sequential')
+                                       AND NOT EXISTS (
                           SELECT 1 FROM cachemon.cache_auditor_observations AS o
                            WHERE o.implementation_type = v_g.implementation_type
                              AND o.rule = v_g.rule AND o.status = 'resolved'
@@ -394,7 +419,8 @@ BEGIN
         END IF;
     END LOOP;
 
-    DROP TABLE pg_temp._cachemon_ws_keys, pg_temp._cachemon_ws;
+    DROP TABLE pg_temp._cachemon_ws_keys, pg_temp._cachemon_ws, pg_temp._cachemon_cusum_keys,
+        pg_temp._cachemon_cusum;
     skipped := NULL;
     RETURN NEXT;
 END

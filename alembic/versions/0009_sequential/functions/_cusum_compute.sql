@@ -1,0 +1,213 @@
+CREATE OR REPLACE FUNCTION cachemon._cusum_compute(p_now timestamptz)
+RETURNS TABLE (
+    implementation_type text,
+    metric text,
+    design text,
+    statistic double precision,
+    threshold double precision,
+    segment_start timestamptz,
+    segment_minutes integer,
+    events double precision,
+    exceedances double precision,
+    expected_exceedances double precision,
+    observed double precision,
+    bound double precision,
+    base double precision
+)
+LANGUAGE plpgsql
+STABLE
+ROWS 16
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    /*
+     * The sequential test (one-sided CUSUM) behind the quality rules, per implementation with
+     * an active baseline and per metric: error_rate (errors among operations), hit_rate
+     * (misses among lookups) and p50/p95/p99_response_time_ms (timed requests above the
+     * baseline's quantile of their hour of day, counted from the minute's sketch). Each
+     * fully rolled-up minute of the last auditor.cusum_minutes before the minute of p_now
+     * adds its log-likelihood ratio of "the rule's warning threshold is breached" (design
+     * 'warning') or "its critical threshold is" ('critical') against "as in the baseline":
+     *
+     *     x = (c ln(p1/p0) + (n - c) ln((1 - p1)/(1 - p0))) / phi,   at most 0.6 h
+     *
+     * with c of n the minute's exceedances, p0 the baseline's rate (error: its pooled rate of
+     * that hour, at least the whole window's and 0.01%; misses: 1 - pooled hit rate of the
+     * hour; latency: the share of the baseline's own requests above the same lines,
+     * statistics.tail), p1 the rate the threshold implies (error: the threshold itself, at
+     * least 1.5 p0 / 3 p0; misses: 1 - hit rate x (1 - threshold); latency: the baseline's
+     * share above the line divided by 1 + threshold, i.e. every request that much slower),
+     * phi the baseline's dispersion (error_rate_phi; 1 + n tau^2 / (p0 (1 - p0)) for hit
+     * rates; the tail's phi). The statistic is S = max(0, S + x) from the start of the
+     * lookback, computed again at every run from the minute rows (W_T - min(0, min W_j) over
+     * the running sums W), so late rows and reruns cannot double count, and the segment is
+     * the minutes after the last minimum of W (the evidence of the current excursion).
+     * observed is the segment's value (pooled rate, or quantile of its merged sketch); bound
+     * is the same half a standard error towards "no breach" (errors c - 0.5 sqrt(phi c),
+     * hits + 0.5 sqrt(phi n p (1 - p)), the quantile at rank q - 0.5 sqrt(phi q (1 - q) / n)): the
+     * segment is chosen where the evidence is largest, so its point value is biased up,
+     * and a rate just under the threshold (errors 0.6% against 1%) would cross it by chance
+     * in a short segment; the rules judge the bound against their thresholds.
+     *
+     * Invariants (tests/test_auditor_sequential.py): S equals the recursion over the same
+     * minutes; no minute adds more than 0.6 h, so an alarm (S >= h, h = auditor.cusum_h)
+     * needs at least two minutes with evidence, and one stalled minute never raises it;
+     * under the baseline the expected increment is negative (p1 > p0), so S drifts back to 0,
+     * and by Wald's bound the false alarms of one statistic are at most one in e^h minutes
+     * (h = 11: one in 60,000 minutes, 42 days). Setting auditor.sequential = false turns
+     * it off (no rows).
+     */
+    IF NOT coalesce(cachemon._setting('auditor.sequential')::boolean, true) THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH cfg AS (
+        SELECT cachemon._setting('auditor.cusum_h')::double precision AS h,
+               cachemon._setting('auditor.cusum_minutes')::integer AS lookback,
+               pg_catalog.date_trunc('minute', p_now, 'UTC') AS t_end
+    ), er AS (
+        SELECT * FROM cachemon._auditor_rule('error_rate')
+    ), hr AS (
+        SELECT * FROM cachemon._auditor_rule('hit_rate_drop')
+    ), q AS MATERIALIZED (
+        SELECT qb.* FROM cfg CROSS JOIN LATERAL cachemon._queued_buckets(
+            cfg.t_end - pg_catalog.make_interval(mins => cfg.lookback), cfg.t_end) AS qb
+    ), m AS MATERIALIZED (
+        SELECT r.implementation_type, r.bucket, r.latency_sketch,
+               extract(hour FROM r.bucket AT TIME ZONE 'UTC')::integer AS hour,
+               (r.hits + r.misses)::double precision AS lookups, r.hits::double precision AS hits,
+               r.errors::double precision AS errors,
+               (r.hits + r.misses + r.sets + r.errors)::double precision AS ops,
+               r.latency_count::double precision AS lc
+          FROM cfg
+          JOIN cachemon.cache_metrics_1min AS r
+            ON r.bucket >= cfg.t_end - pg_catalog.make_interval(mins => cfg.lookback)
+           AND r.bucket < cfg.t_end
+         WHERE NOT EXISTS (SELECT 1 FROM q WHERE q.bucket = r.bucket
+                                              AND q.implementation_type = r.implementation_type)
+    ), par AS MATERIALIZED (
+        -- the baseline's parameters once per implementation and hour of day in the lookback
+        -- (not per minute: the baseline row's jsonb is large)
+        SELECT hh.implementation_type, hh.hour, mm.metric, x.p0, x.p1w, x.p1c, x.phi, x.phi_n,
+               x.line, CASE WHEN x.line > 0 THEN cachemon.sketch_key(x.line) END AS line_key
+          FROM (SELECT m.implementation_type, m.hour, min(m.bucket) AS at
+                  FROM m GROUP BY m.implementation_type, m.hour) AS hh
+          JOIN cachemon.cache_baseline_metrics AS b
+            ON b.implementation_type = hh.implementation_type AND b.is_active
+         CROSS JOIN er CROSS JOIN hr
+         CROSS JOIN LATERAL (SELECT
+                greatest(coalesce(cachemon._baseline_pooled_at(b, 'error_rate', hh.at), 0),
+                         coalesce((b.statistics -> 'pooled' ->> 'error_rate')::double precision, 0),
+                         0.01) / 100.0 AS err,
+                cachemon._baseline_pooled_at(b, 'hit_rate', hh.at) / 100.0 AS hit,
+                power(coalesce((b.statistics -> 'dispersion' ->> 'hit_rate_tau')::double precision, 0) / 100.0, 2) AS tau2,
+                b.statistics -> 'tail' AS tail) AS bp
+         CROSS JOIN LATERAL (VALUES ('error_rate'), ('hit_rate'), ('p50_response_time_ms'),
+                                    ('p95_response_time_ms'), ('p99_response_time_ms')) AS mm (metric)
+         CROSS JOIN LATERAL (SELECT
+                CASE mm.metric WHEN 'error_rate' THEN bp.err
+                               WHEN 'hit_rate' THEN 1 - bp.hit
+                               ELSE (bp.tail -> mm.metric ->> 'above')::double precision END AS p0,
+                CASE mm.metric WHEN 'error_rate' THEN greatest(er.warning_threshold / 100.0, 1.5 * bp.err)
+                               WHEN 'hit_rate' THEN 1 - bp.hit * (1 - hr.warning_threshold / 100.0)
+                               ELSE (bp.tail -> mm.metric ->> 'above_warning')::double precision END AS p1w,
+                CASE mm.metric WHEN 'error_rate' THEN greatest(er.critical_threshold / 100.0, 3.0 * bp.err)
+                               WHEN 'hit_rate' THEN 1 - bp.hit * (1 - hr.critical_threshold / 100.0)
+                               ELSE (bp.tail -> mm.metric ->> 'above_critical')::double precision END AS p1c,
+                CASE mm.metric WHEN 'error_rate'
+                               THEN greatest(coalesce((b.statistics -> 'dispersion' ->> 'error_rate_phi')::double precision, 1), 1)
+                               WHEN 'hit_rate' THEN 1
+                               ELSE greatest(coalesce((bp.tail -> mm.metric ->> 'phi')::double precision, 1), 1) END AS phi,
+                -- hit rates: phi grows with the minute's lookups, 1 + n tau^2 / (p (1 - p))
+                CASE mm.metric WHEN 'hit_rate' THEN bp.tau2 / greatest(bp.hit * (1 - bp.hit), 1e-6)
+                               ELSE 0 END AS phi_n,
+                CASE WHEN mm.metric LIKE 'p%' THEN cachemon._baseline_pooled_at(b, mm.metric, hh.at) END AS line) AS x
+    ), obs AS MATERIALIZED (
+        -- one row per minute and metric: c of n, the baseline rate p0 and the two alternatives
+        SELECT m.implementation_type, m.bucket, p.metric,
+               CASE p.metric WHEN 'error_rate' THEN m.errors
+                             WHEN 'hit_rate' THEN m.lookups - m.hits
+                             ELSE coalesce((SELECT sum(s.c) FROM unnest((m.latency_sketch).keys, (m.latency_sketch).counts) AS s (k, c)
+                                             WHERE s.k > p.line_key), 0)::double precision END AS c,
+               CASE p.metric WHEN 'error_rate' THEN m.ops WHEN 'hit_rate' THEN m.lookups ELSE m.lc END AS n,
+               p.p0, p.p1w, p.p1c,
+               p.phi + CASE p.metric WHEN 'hit_rate' THEN m.lookups * p.phi_n ELSE 0 END AS phi
+          FROM m JOIN par AS p ON p.implementation_type = m.implementation_type AND p.hour = m.hour
+         WHERE p.metric IN ('error_rate', 'hit_rate')
+            OR (m.latency_sketch IS NOT NULL AND m.lc > 0 AND p.line_key IS NOT NULL)
+    ), llr AS (
+        SELECT o.implementation_type, o.metric, o.bucket, o.c, o.n, o.p0, o.phi, d.design,
+               least((o.c * ln(d.p1 / o.p0) + (o.n - o.c) * ln((1 - d.p1) / (1 - o.p0))) / o.phi,
+                     0.6 * cfg.h) AS x
+          FROM obs AS o CROSS JOIN cfg
+         CROSS JOIN LATERAL (VALUES ('warning', o.p1w), ('critical', o.p1c)) AS d (design, p1)
+         WHERE o.p0 > 0 AND o.p0 < 1 AND d.p1 > o.p0 AND d.p1 < 1 AND o.n > 0
+    ), run AS (
+        SELECT l.*, sum(l.x) OVER w AS w_sum
+          FROM llr AS l
+        WINDOW w AS (PARTITION BY l.implementation_type, l.metric, l.design ORDER BY l.bucket
+                     ROWS UNBOUNDED PRECEDING)
+    ), span AS (
+        -- the lowest running sum of the lookback and the last minute it is reached at (W_0 = 0
+        -- before the first minute: when every W_j >= 0 the segment is the whole lookback)
+        SELECT r.*, max(CASE WHEN r.w_sum = r.w_min THEN r.bucket END) OVER p AS at_min
+          FROM (SELECT r0.*, min(r0.w_sum) OVER p0 AS w_min
+                  FROM run AS r0
+                WINDOW p0 AS (PARTITION BY r0.implementation_type, r0.metric, r0.design)) AS r
+        WINDOW p AS (PARTITION BY r.implementation_type, r.metric, r.design)
+    ), seg AS (
+        SELECT r.implementation_type, r.metric, r.design,
+               (array_agg(r.w_sum ORDER BY r.bucket DESC))[1] - least(min(r.w_min), 0) AS s,
+               min(r.bucket) FILTER (WHERE r.w_min >= 0 OR r.bucket > r.at_min) AS seg_start,
+               sum(r.n) FILTER (WHERE r.w_min >= 0 OR r.bucket > r.at_min) AS n,
+               sum(r.c) FILTER (WHERE r.w_min >= 0 OR r.bucket > r.at_min) AS c,
+               sum(r.n * r.p0) FILTER (WHERE r.w_min >= 0 OR r.bucket > r.at_min) AS expected,
+               max(r.phi) FILTER (WHERE r.w_min >= 0 OR r.bucket > r.at_min) AS phi
+          FROM span AS r
+         GROUP BY r.implementation_type, r.metric, r.design
+    ), best AS (
+        -- per metric the design with the larger statistic (the critical one on a tie)
+        SELECT DISTINCT ON (s.implementation_type, s.metric) s.*,
+               CASE s.metric WHEN 'p50_response_time_ms' THEN 0.5
+                             WHEN 'p95_response_time_ms' THEN 0.95 ELSE 0.99 END AS q
+          FROM seg AS s
+         ORDER BY s.implementation_type, s.metric, s.s DESC, s.design
+    )
+    SELECT bs.implementation_type, bs.metric, bs.design, bs.s, cfg.h, bs.seg_start,
+           CASE WHEN bs.seg_start IS NULL THEN 0
+                ELSE (extract(epoch FROM cfg.t_end - bs.seg_start) / 60)::integer END,
+           coalesce(bs.n, 0), coalesce(bs.c, 0), coalesce(bs.expected, 0),
+           CASE bs.metric
+                WHEN 'error_rate' THEN 100.0 * bs.c / NULLIF(bs.n, 0)
+                WHEN 'hit_rate' THEN 100.0 * (bs.n - bs.c) / NULLIF(bs.n, 0)
+                -- a quantile of the segment's merged sketch only when it can matter (an alarm)
+                ELSE (SELECT cachemon.sketch_quantile(cachemon.sketch_merge(m.latency_sketch), bs.q)
+                        FROM m WHERE bs.s >= cfg.h AND m.implementation_type = bs.implementation_type
+                         AND m.bucket >= bs.seg_start)
+           END,
+           -- the same half a standard error towards "no breach" (the segment is where the
+           -- evidence is largest, so its point value is biased up; rules judge this bound)
+           CASE bs.metric
+                WHEN 'error_rate' THEN 100.0 * greatest(bs.c - 0.5 * sqrt(bs.phi * bs.c), 0) / NULLIF(bs.n, 0)
+                WHEN 'hit_rate' THEN 100.0 * least(bs.n - bs.c + 0.5 * sqrt(bs.phi * bs.c * (bs.n - bs.c) / NULLIF(bs.n, 0)), bs.n)
+                                     / NULLIF(bs.n, 0)
+                ELSE (SELECT cachemon.sketch_quantile(cachemon.sketch_merge(m.latency_sketch),
+                                 greatest(bs.q - 0.5 * sqrt(bs.phi * bs.q * (1 - bs.q) / NULLIF(bs.n, 0)), 0))
+                        FROM m WHERE bs.s >= cfg.h AND m.implementation_type = bs.implementation_type
+                         AND m.bucket >= bs.seg_start)
+           END,
+           (SELECT CASE bs.metric WHEN 'error_rate'
+                        THEN coalesce(cachemon._baseline_pooled_at(b, 'error_rate', cfg.t_end),
+                                      (b.statistics -> 'pooled' ->> 'error_rate')::double precision)
+                        ELSE cachemon._baseline_pooled_at(b, bs.metric, cfg.t_end) END
+              FROM cachemon.cache_baseline_metrics AS b
+             WHERE b.implementation_type = bs.implementation_type AND b.is_active)
+      FROM best AS bs CROSS JOIN cfg;
+END
+$function$;
+
+COMMENT ON FUNCTION cachemon._cusum_compute(timestamptz) IS
+    'Internal: the computation behind cachemon._cusum (the auditor''s sequential test, served from run_auditor''s per-run cache when it can). Per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms) the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline, quasi-likelihood, each minute capped at 0.6 h) over the last auditor.cusum_minutes, with the segment that carries it. A rule breaches on it when statistic >= threshold (auditor.cusum_h) and the segment''s value is beyond the rule''s threshold.';
+
+REVOKE ALL ON FUNCTION cachemon._cusum_compute(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cachemon._cusum_compute(timestamptz) TO cachemon_reader, cachemon_admin;

@@ -1,0 +1,232 @@
+"""The auditor's sequential test (cachemon._cusum) through the real ingest path and tick.
+
+What it must show: its statistic is the CUSUM recursion over the minute rows (recomputed from
+them, so reruns and late rows cannot double count); one stalled minute never raises it; a
+threshold-level breach (errors 1.5% at ~120 operations a minute) and a tail-only latency
+regression are found within minutes; clean traffic stays quiet.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from psycopg.rows import dict_row
+
+from tests.auditor_traffic import Conn, Traffic, emit, recent_start, roll_up
+
+HISTORY = 240
+BASE = Traffic("new", rpm=120, error_rate=0.002)
+
+
+def _one(conn: Conn, query: str, params: Any = None) -> dict[str, Any]:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, query
+    return row
+
+
+def _h(conn: Conn) -> float:
+    return float(_one(conn, "SELECT cachemon._setting('auditor.cusum_h') AS h")["h"])
+
+
+def _baselined(conn: Conn, play_minutes: int) -> datetime:
+    """HISTORY minutes of clean traffic, rolled up and baselined; return where play starts."""
+    start = recent_start(HISTORY + play_minutes)
+    emit(conn, BASE, start, HISTORY, 0.21)
+    end = start + timedelta(minutes=HISTORY)
+    roll_up(conn, end)
+    conn.execute(
+        "SELECT id FROM cachemon.compute_baseline('new', %s, %s)",
+        (timedelta(minutes=HISTORY), end),
+    )
+    conn.execute("DELETE FROM cachemon.cache_auditor_observations")
+    conn.execute("DELETE FROM cachemon._audit_state")
+    return end
+
+
+def _play(conn: Conn, segments: list[tuple[Traffic, int]], start: datetime) -> list[float]:
+    """Minute by minute: emit, then tick 5 s after the minute (rollup, then run_auditor).
+
+    Returns the error_rate CUSUM statistic after every minute."""
+    at = start
+    stats = []
+    for n, (traffic, minutes) in enumerate(segments):
+        for i in range(minutes):
+            emit(conn, traffic, at, 1, (0.37 + n / 10 + i / 1000) % 1)
+            now = at + timedelta(minutes=1, seconds=5)
+            roll_up(conn, now)
+            row = conn.execute(
+                "SELECT max(statistic) AS s FROM cachemon._cusum(%s) WHERE metric = 'error_rate'",
+                (now,),
+            ).fetchone()
+            stats.append(float(row["s"]) if row and row["s"] is not None else 0.0)
+            at += timedelta(minutes=1)
+    return stats
+
+
+def _opened(conn: Conn, rule: str) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT rule, severity, metric, message, details,"
+        " (details->>'opened_at')::timestamptz AS opened_at"
+        " FROM cachemon.cache_auditor_observations WHERE implementation_type = 'new'"
+        " AND rule = %s ORDER BY id",
+        (rule,),
+    ).fetchall()
+
+
+def test_threshold_level_errors_are_found_within_minutes(conn: Conn) -> None:
+    start = _baselined(conn, 25)
+    _play(conn, [(BASE, 5), (BASE.but(error_rate=0.015), 20)], start)
+    found = _opened(conn, "error_rate")
+    assert found, "errors at 1.5% for 20 minutes were not found"
+    incident = start + timedelta(minutes=5)
+    delay = (found[0]["opened_at"] - incident).total_seconds() / 60
+    assert delay <= 10.1, (delay, found[0]["message"])
+
+
+def test_one_stalled_minute_never_alarms(conn: Conn) -> None:
+    start = _baselined(conn, 21)
+    stalled = BASE.but(error_rate=0.9, hit_ms=40.0, miss_ms=300.0, hit_rate=0.2)
+    stats = _play(conn, [(BASE, 5), (stalled, 1), (BASE, 15)], start)
+    h = _h(conn)
+    # no minute adds more than 0.6 h: one minute alone stays below the alarm
+    assert max(stats) < h, stats
+    assert max(stats) >= 0.5 * h, "the stalled minute should have moved the statistic"
+    assert (
+        _one(
+            conn,
+            "SELECT count(*) AS n FROM cachemon.cache_auditor_observations"
+            " WHERE implementation_type = 'new' AND severity <> 'info'",
+        )["n"]
+        == 0
+    )
+
+
+def test_tail_only_latency_regression_is_found(conn: Conn) -> None:
+    start = _baselined(conn, 20)
+    # sigma 0.5 -> 0.9: the median stays, p99 goes from 3.2x to 8.1x the median (x2.5)
+    _play(conn, [(BASE, 5), (BASE.but(sigma=0.9), 15)], start)
+    found = _opened(conn, "response_time")
+    assert found, "a tail-only regression (p99 x2.5) was not found"
+    assert found[0]["metric"] in ("p95_response_time_ms", "p99_response_time_ms"), found[0]
+    delay = (found[0]["opened_at"] - (start + timedelta(minutes=5))).total_seconds() / 60
+    assert delay <= 10.1, (delay, found[0]["message"])
+
+
+def test_a_quiet_implementation_is_judged_too(conn: Conn) -> None:
+    # 12 operations a minute: no 5-minute window holds the 50 operations the window test
+    # needs, but 6% errors against a 0.2% background is evidence within minutes
+    quiet = BASE.but(rpm=12)
+    start = recent_start(HISTORY + 30)
+    emit(conn, quiet, start, HISTORY, 0.23)
+    end = start + timedelta(minutes=HISTORY)
+    roll_up(conn, end)
+    conn.execute(
+        "SELECT id FROM cachemon.compute_baseline('new', %s, %s)", (timedelta(minutes=HISTORY), end)
+    )
+    conn.execute("DELETE FROM cachemon.cache_auditor_observations")
+    _play(conn, [(quiet, 5), (quiet.but(error_rate=0.06), 25)], end)
+    found = _opened(conn, "error_rate")
+    assert found, "6% errors at 12 operations a minute for 25 minutes were not found"
+    assert found[0]["details"]["test"] == "sequential", found[0]["details"]
+    delay = (found[0]["opened_at"] - (end + timedelta(minutes=5))).total_seconds() / 60
+    assert delay <= 15.1, (delay, found[0]["message"])
+
+
+def test_clean_traffic_stays_quiet(conn: Conn) -> None:
+    start = _baselined(conn, 40)
+    stats = _play(conn, [(BASE, 40)], start)
+    h = _h(conn)
+    assert max(stats) < h / 2, stats
+    rows = conn.execute(
+        "SELECT metric, statistic, threshold FROM cachemon._cusum(%s)",
+        (start + timedelta(minutes=40, seconds=5),),
+    ).fetchall()
+    assert {r["metric"] for r in rows} == {
+        "error_rate",
+        "hit_rate",
+        "p50_response_time_ms",
+        "p95_response_time_ms",
+        "p99_response_time_ms",
+    }
+    assert all(r["statistic"] < r["threshold"] for r in rows), rows
+    assert _opened(conn, "error_rate") == _opened(conn, "response_time") == []
+    assert _opened(conn, "hit_rate_drop") == []
+
+
+@pytest.fixture(scope="module")
+def recursion_db(pg_server: Any, template_url: str) -> Iterator[tuple[Conn, datetime]]:
+    """One baselined database whose minute rows the property test rewrites."""
+    name = f"t_sequential_{os.getpid()}"
+    url = pg_server.create_database(name, template=template_url.rpartition("/")[2])
+    try:
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row) as c:
+            start = _baselined(c, 30)
+            emit(c, BASE, start, 30, 0.5)
+            roll_up(c, start + timedelta(minutes=31))
+            yield c, start
+    finally:
+        pg_server.drop_database(name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    errors=st.lists(st.integers(min_value=0, max_value=40), min_size=30, max_size=30),
+    cut=st.integers(min_value=0, max_value=29),
+)
+def test_statistic_is_the_cusum_recursion(recursion_db: Any, errors: list[int], cut: int) -> None:
+    """S from _cusum equals max(0, S + x) minute by minute, x the capped error LLR."""
+    conn, start = recursion_db
+    for i, e in enumerate(errors):
+        conn.execute(
+            "UPDATE cachemon.cache_metrics_1min SET total_events = total_events - errors + %(e)s,"
+            " errors = %(e)s, error_rate = 100.0 * %(e)s / (hits + misses + sets + %(e)s)"
+            " WHERE implementation_type = 'new' AND bucket = %(b)s",
+            {"e": e, "b": start + timedelta(minutes=i)},
+        )
+    b = conn.execute(
+        "SELECT statistics FROM cachemon.cache_baseline_metrics"
+        " WHERE implementation_type = 'new' AND is_active"
+    ).fetchone()["statistics"]
+    h = _h(conn)
+    p0 = max(float(b["pooled"]["error_rate"]), 0.01) / 100
+    phi = max(float(b["dispersion"]["error_rate_phi"]), 1.0)
+    lookback = int(
+        conn.execute("SELECT cachemon._setting('auditor.cusum_minutes') AS m").fetchone()["m"]
+    )
+    end = start + timedelta(minutes=cut + 1)
+    rows = conn.execute(
+        "SELECT hits + misses + sets + errors AS n, errors AS c FROM cachemon.cache_metrics_1min"
+        " WHERE implementation_type = 'new' AND bucket >= %s AND bucket < %s ORDER BY bucket",
+        (end - timedelta(minutes=lookback), end),
+    ).fetchall()
+    expected = 0.0
+    for p1 in (max(0.01, 1.5 * p0), max(0.05, 3 * p0)):
+        s = 0.0
+        for r in rows:
+            n, c = float(r["n"]), float(r["c"])
+            x = (c * math.log(p1 / p0) + (n - c) * math.log((1 - p1) / (1 - p0))) / phi
+            s = max(0.0, s + min(x, 0.6 * h))
+        expected = max(expected, s)
+    got = conn.execute(
+        "SELECT statistic FROM cachemon._cusum(%s) WHERE metric = 'error_rate'",
+        (end + timedelta(seconds=5),),
+    ).fetchone()
+    assert got is not None
+    assert float(got["statistic"]) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def test_settings_are_checked(conn: Conn) -> None:
+    for name, value in (("auditor.cusum_h", "1"), ("auditor.cusum_minutes", "5")):
+        with (
+            pytest.raises(psycopg.errors.Error, match=name.replace(".", r"\.")),
+            conn.transaction(),
+        ):
+            conn.execute("UPDATE cachemon._settings SET value = %s WHERE name = %s", (value, name))
