@@ -11,7 +11,6 @@ RETURNS TABLE (
     exceedances double precision,
     expected_exceedances double precision,
     observed double precision,
-    bound double precision,
     base double precision
 )
 LANGUAGE plpgsql
@@ -34,7 +33,7 @@ BEGIN
            INTO v_cached USING p_now;
     END IF;
     IF v_cached THEN
-        RETURN QUERY EXECUTE 'SELECT implementation_type, metric, design, statistic, threshold, segment_start, segment_minutes, events, exceedances, expected_exceedances, observed, bound, base FROM pg_temp._cachemon_cusum WHERE p_now = $1'
+        RETURN QUERY EXECUTE 'SELECT implementation_type, metric, design, statistic, threshold, segment_start, segment_minutes, events, exceedances, expected_exceedances, observed, base FROM pg_temp._cachemon_cusum WHERE p_now = $1'
             USING p_now;
         RETURN;
     END IF;
@@ -43,7 +42,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon._cusum(timestamptz) IS
-    'Internal: the auditor''s sequential test per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms): the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline), its segment and the segment''s value, as of p_now (cached per run_auditor run). A rule breaches on it when statistic >= threshold (auditor.cusum_h) and the segment''s bound is beyond the rule''s threshold.';
+    'Internal: the auditor''s sequential test per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms): the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline), its segment and the segment''s value, as of p_now (cached per run_auditor run). A rule breaches on it when statistic >= threshold (auditor.cusum_h) and the segment''s value without its worst minute is beyond the rule''s threshold.';
 
 REVOKE ALL ON FUNCTION cachemon._cusum(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon._cusum(timestamptz) TO cachemon_reader, cachemon_admin;

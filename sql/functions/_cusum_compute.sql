@@ -11,7 +11,6 @@ RETURNS TABLE (
     exceedances double precision,
     expected_exceedances double precision,
     observed double precision,
-    bound double precision,
     base double precision
 )
 LANGUAGE plpgsql
@@ -32,7 +31,7 @@ BEGIN
      *     x = (c ln(p1/p0) + (n - c) ln((1 - p1)/(1 - p0))) / phi,   at most 0.6 h
      *
      * with c of n the minute's exceedances, p0 the baseline's rate (error: its pooled rate of
-     * that hour, at least the whole window's and 0.01%; misses: 1 - pooled hit rate of the
+     * the whole window, at least 0.01%; misses: 1 - pooled hit rate of the
      * hour; latency: the share of the baseline's own requests above the same lines,
      * statistics.tail), p1 the rate the threshold implies (error: the threshold itself, at
      * least 1.5 p0 / 3 p0; misses: 1 - hit rate x (1 - threshold); latency: the baseline's
@@ -42,12 +41,12 @@ BEGIN
      * lookback, computed again at every run from the minute rows (W_T - min(0, min W_j) over
      * the running sums W), so late rows and reruns cannot double count, and the segment is
      * the minutes after the last minimum of W (the evidence of the current excursion).
-     * observed is the segment's value (pooled rate, or quantile of its merged sketch); bound
-     * is the same half a standard error towards "no breach" (errors c - 0.5 sqrt(phi c),
-     * hits + 0.5 sqrt(phi n p (1 - p)), the quantile at rank q - 0.5 sqrt(phi q (1 - q) / n)): the
-     * segment is chosen where the evidence is largest, so its point value is biased up,
-     * and a rate just under the threshold (errors 0.6% against 1%) would cross it by chance
-     * in a short segment; the rules judge the bound against their thresholds.
+     * observed is the segment's value without its worst minute (pooled rate, or quantile of
+     * the merged sketch; events, exceedances and expected_exceedances likewise), which the
+     * rules judge against their thresholds: the segment is where the evidence is largest,
+     * so its value is biased up, most of all by its worst minute (one stalled minute with
+     * 90% errors, or all requests 8x slower, would carry a whole segment past a threshold);
+     * without it a near miss (errors at 0.6% against 1%) does not read as a breach.
      *
      * Invariants (tests/test_auditor_sequential.py): S equals the recursion over the same
      * minutes; no minute adds more than 0.6 h, so an alarm (S >= h, h = auditor.cusum_h)
@@ -96,8 +95,10 @@ BEGIN
             ON b.implementation_type = hh.implementation_type AND b.is_active
          CROSS JOIN er CROSS JOIN hr
          CROSS JOIN LATERAL (SELECT
-                greatest(coalesce(cachemon._baseline_pooled_at(b, 'error_rate', hh.at), 0),
-                         coalesce((b.statistics -> 'pooled' ->> 'error_rate')::double precision, 0),
+                -- errors: the whole window's pooled rate (an hour of a quiet implementation
+                -- holds a handful of errors: its own rate is noise, 0% or several times the
+                -- truth)
+                greatest(coalesce((b.statistics -> 'pooled' ->> 'error_rate')::double precision, 0),
                          0.01) / 100.0 AS err,
                 cachemon._baseline_pooled_at(b, 'hit_rate', hh.at) / 100.0 AS hit,
                 power(coalesce((b.statistics -> 'dispersion' ->> 'hit_rate_tau')::double precision, 0) / 100.0, 2) AS tau2,
@@ -149,22 +150,33 @@ BEGIN
                      ROWS UNBOUNDED PRECEDING)
     ), span AS (
         -- the lowest running sum of the lookback and the last minute it is reached at (W_0 = 0
-        -- before the first minute: when every W_j >= 0 the segment is the whole lookback)
-        SELECT r.*, max(CASE WHEN r.w_sum = r.w_min THEN r.bucket END) OVER p AS at_min
-          FROM (SELECT r0.*, min(r0.w_sum) OVER p0 AS w_min
-                  FROM run AS r0
-                WINDOW p0 AS (PARTITION BY r0.implementation_type, r0.metric, r0.design)) AS r
-        WINDOW p AS (PARTITION BY r.implementation_type, r.metric, r.design)
-    ), seg AS (
-        SELECT r.implementation_type, r.metric, r.design,
-               (array_agg(r.w_sum ORDER BY r.bucket DESC))[1] - least(min(r.w_min), 0) AS s,
-               min(r.bucket) FILTER (WHERE r.w_min >= 0 OR r.bucket > r.at_min) AS seg_start,
-               sum(r.n) FILTER (WHERE r.w_min >= 0 OR r.bucket > r.at_min) AS n,
-               sum(r.c) FILTER (WHERE r.w_min >= 0 OR r.bucket > r.at_min) AS c,
-               sum(r.n * r.p0) FILTER (WHERE r.w_min >= 0 OR r.bucket > r.at_min) AS expected,
-               max(r.phi) FILTER (WHERE r.w_min >= 0 OR r.bucket > r.at_min) AS phi
+        -- before the first minute: when every W_j >= 0 the segment is the whole lookback);
+        -- the segment is the minutes after it
+        SELECT r.*, r.w_min >= 0 OR r.bucket > r.at_min AS in_seg
+          FROM (SELECT r1.*, max(CASE WHEN r1.w_sum = r1.w_min THEN r1.bucket END) OVER p AS at_min
+                  FROM (SELECT r0.*, min(r0.w_sum) OVER p0 AS w_min
+                          FROM run AS r0
+                        WINDOW p0 AS (PARTITION BY r0.implementation_type, r0.metric, r0.design)) AS r1
+                WINDOW p AS (PARTITION BY r1.implementation_type, r1.metric, r1.design)) AS r
+    ), worst AS (
+        -- the segment's worst minute (largest excess over the baseline's rate), which the
+        -- segment's value leaves out, as the windows do: one stalled minute never sizes a breach
+        SELECT DISTINCT ON (r.implementation_type, r.metric, r.design)
+               r.implementation_type, r.metric, r.design, r.bucket AS worst
           FROM span AS r
-         GROUP BY r.implementation_type, r.metric, r.design
+         WHERE r.in_seg
+         ORDER BY r.implementation_type, r.metric, r.design, r.c - r.n * r.p0 DESC, r.bucket
+    ), seg AS (
+        SELECT r.implementation_type, r.metric, r.design, w.worst,
+               (array_agg(r.w_sum ORDER BY r.bucket DESC))[1] - least(min(r.w_min), 0) AS s,
+               min(r.bucket) FILTER (WHERE r.in_seg) AS seg_start,
+               sum(r.n) FILTER (WHERE r.in_seg AND r.bucket <> w.worst) AS n,
+               sum(r.c) FILTER (WHERE r.in_seg AND r.bucket <> w.worst) AS c,
+               sum(r.n * r.p0) FILTER (WHERE r.in_seg AND r.bucket <> w.worst) AS expected,
+               max(r.phi) FILTER (WHERE r.in_seg) AS phi
+          FROM span AS r
+          LEFT JOIN worst AS w USING (implementation_type, metric, design)
+         GROUP BY r.implementation_type, r.metric, r.design, w.worst
     ), best AS (
         -- per metric the design with the larger statistic (the critical one on a tie)
         SELECT DISTINCT ON (s.implementation_type, s.metric) s.*,
@@ -180,21 +192,11 @@ BEGIN
            CASE bs.metric
                 WHEN 'error_rate' THEN 100.0 * bs.c / NULLIF(bs.n, 0)
                 WHEN 'hit_rate' THEN 100.0 * (bs.n - bs.c) / NULLIF(bs.n, 0)
-                -- a quantile of the segment's merged sketch only when it can matter (an alarm)
+                -- a quantile of the segment's merged sketch (without its worst minute) only
+                -- when it can matter (an alarm)
                 ELSE (SELECT cachemon.sketch_quantile(cachemon.sketch_merge(m.latency_sketch), bs.q)
                         FROM m WHERE bs.s >= cfg.h AND m.implementation_type = bs.implementation_type
-                         AND m.bucket >= bs.seg_start)
-           END,
-           -- the same half a standard error towards "no breach" (the segment is where the
-           -- evidence is largest, so its point value is biased up; rules judge this bound)
-           CASE bs.metric
-                WHEN 'error_rate' THEN 100.0 * greatest(bs.c - 0.5 * sqrt(bs.phi * bs.c), 0) / NULLIF(bs.n, 0)
-                WHEN 'hit_rate' THEN 100.0 * least(bs.n - bs.c + 0.5 * sqrt(bs.phi * bs.c * (bs.n - bs.c) / NULLIF(bs.n, 0)), bs.n)
-                                     / NULLIF(bs.n, 0)
-                ELSE (SELECT cachemon.sketch_quantile(cachemon.sketch_merge(m.latency_sketch),
-                                 greatest(bs.q - 0.5 * sqrt(bs.phi * bs.q * (1 - bs.q) / NULLIF(bs.n, 0)), 0))
-                        FROM m WHERE bs.s >= cfg.h AND m.implementation_type = bs.implementation_type
-                         AND m.bucket >= bs.seg_start)
+                         AND m.bucket >= bs.seg_start AND m.bucket <> bs.worst)
            END,
            (SELECT CASE bs.metric WHEN 'error_rate'
                         THEN coalesce(cachemon._baseline_pooled_at(b, 'error_rate', cfg.t_end),

@@ -24,7 +24,7 @@ BEGIN
      * Since revision 0009 the rule also judges the sequential test of cachemon._cusum (one
      * row per metric, details.test = 'sequential', window_minutes = the minutes of its
      * segment): a breach when the CUSUM statistic reaches auditor.cusum_h and the value over
-     * its segment is beyond the warning threshold. It finds a threshold-level breach of a
+     * its segment, without its worst minute, is beyond the warning threshold. It finds a threshold-level breach of a
      * busy implementation in minutes and of a quiet one as soon as the evidence allows,
      * without waiting for a long window to fill; run_auditor opens it like a critical breach.
      */
@@ -73,8 +73,8 @@ BEGIN
     SELECT c.implementation_type, 'hit_rate_drop', r.category, j.state, j.severity,
            'hit_rate', c.observed, c.base, -(100.0 * (c.base - c.observed) / NULLIF(c.base, 0)),
            c.events::bigint, c.statistic,
-           pg_catalog.format('hit rate of %s is %s%% (at most %s%% half a standard error higher) vs baseline %s%% over the last %s minutes, %s lookups (%s%% lower; sequential test %s of %s)',
-               c.implementation_type, cachemon._fmt(c.observed, 1), cachemon._fmt(c.bound, 1), cachemon._fmt(c.base, 1),
+           pg_catalog.format('hit rate of %s is %s%% vs baseline %s%% over the last %s minutes without the worst one, %s lookups (%s%% lower; sequential test %s of %s)',
+               c.implementation_type, cachemon._fmt(c.observed, 1), cachemon._fmt(c.base, 1),
                c.segment_minutes, cachemon._fmt(c.events, 0),
                cachemon._fmt(100.0 * (c.base - c.observed) / NULLIF(c.base, 0), 1),
                cachemon._fmt(c.statistic, 1), cachemon._fmt(c.threshold, 1)),
@@ -84,7 +84,7 @@ BEGIN
                'misses', c.exceedances, 'expected_misses', round(c.expected_exceedances::numeric, 1),
                'window_minutes', c.segment_minutes, 'enough', false)
       FROM cachemon._cusum(p_now) AS c CROSS JOIN cachemon._auditor_rule('hit_rate_drop') AS r
-     CROSS JOIN LATERAL cachemon._judge(100.0 * (c.base - c.bound) / NULLIF(c.base, 0),
+     CROSS JOIN LATERAL cachemon._judge(100.0 * (c.base - c.observed) / NULLIF(c.base, 0),
                                         c.statistic >= c.threshold, true, r) AS j
      WHERE c.metric = 'hit_rate' AND c.segment_minutes > 0;
 END

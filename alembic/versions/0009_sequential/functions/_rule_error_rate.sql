@@ -24,7 +24,7 @@ BEGIN
      * Since revision 0009 the rule also judges the sequential test of cachemon._cusum (one
      * row per metric, details.test = 'sequential', window_minutes = the minutes of its
      * segment): a breach when the CUSUM statistic reaches auditor.cusum_h and the value over
-     * its segment is beyond the warning threshold. It finds a threshold-level breach of a
+     * its segment, without its worst minute, is beyond the warning threshold. It finds a threshold-level breach of a
      * busy implementation in minutes and of a quiet one as soon as the evidence allows,
      * without waiting for a long window to fill; run_auditor opens it like a critical breach.
      */
@@ -89,8 +89,8 @@ BEGIN
     SELECT c.implementation_type, 'error_rate', r.category, j.state, j.severity,
            'error_rate', c.observed, c.base,
            100.0 * (c.observed - c.base) / NULLIF(c.base, 0), c.events::bigint, c.statistic,
-           pg_catalog.format('error rate of %s is %s%% (at least %s%% half a standard error lower) over the last %s minutes: %s errors in %s operations where the baseline expects %s (sequential test %s of %s, threshold %s%%)',
-               c.implementation_type, cachemon._fmt(c.observed, 2), cachemon._fmt(c.bound, 2), c.segment_minutes,
+           pg_catalog.format('error rate of %s is %s%% over the last %s minutes without the worst one: %s errors in %s operations where the baseline expects %s (sequential test %s of %s, threshold %s%%)',
+               c.implementation_type, cachemon._fmt(c.observed, 2), c.segment_minutes,
                cachemon._fmt(c.exceedances, 0), cachemon._fmt(c.events, 0),
                cachemon._fmt(c.expected_exceedances, 1), cachemon._fmt(c.statistic, 1),
                cachemon._fmt(c.threshold, 1), cachemon._fmt(r.warning_threshold, 1)),
@@ -101,7 +101,7 @@ BEGIN
                'expected_errors', round(c.expected_exceedances::numeric, 2),
                'window_minutes', c.segment_minutes, 'enough', false)
       FROM cachemon._cusum(p_now) AS c CROSS JOIN cachemon._auditor_rule('error_rate') AS r
-     CROSS JOIN LATERAL cachemon._judge(c.bound, c.statistic >= c.threshold, true, r) AS j
+     CROSS JOIN LATERAL cachemon._judge(c.observed, c.statistic >= c.threshold, true, r) AS j
      WHERE c.metric = 'error_rate' AND c.segment_minutes > 0;
 END
 $function$;

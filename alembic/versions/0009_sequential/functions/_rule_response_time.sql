@@ -28,7 +28,7 @@ BEGIN
      * Since revision 0009 the rule also judges the sequential test of cachemon._cusum (one
      * row per metric, details.test = 'sequential', window_minutes = the minutes of its
      * segment): a breach when the CUSUM statistic reaches auditor.cusum_h and the value over
-     * its segment is beyond the warning threshold. It finds a threshold-level breach of a
+     * its segment, without its worst minute, is beyond the warning threshold. It finds a threshold-level breach of a
      * busy implementation in minutes and of a quiet one as soon as the evidence allows,
      * without waiting for a long window to fill; run_auditor opens it like a critical breach.
      */
@@ -97,9 +97,9 @@ BEGIN
     SELECT c.implementation_type, 'response_time', r.category, j.state, j.severity,
            c.metric, c.observed, c.base, 100.0 * (c.observed - c.base) / NULLIF(c.base, 0),
            c.events::bigint, c.statistic,
-           pg_catalog.format('%s of %s is %s ms (at least %s ms half a standard error lower) vs baseline %s ms over the last %s minutes: %s of %s timed requests above the baseline''s %s where it expects %s (%s%% higher; sequential test %s of %s)',
+           pg_catalog.format('%s of %s is %s ms vs baseline %s ms over the last %s minutes without the worst one: %s of %s timed requests above the baseline''s %s where it expects %s (%s%% higher; sequential test %s of %s)',
                replace(c.metric, '_response_time_ms', '') || ' response time',
-               c.implementation_type, cachemon._fmt(c.observed, 1), cachemon._fmt(c.bound, 1), cachemon._fmt(c.base, 1),
+               c.implementation_type, cachemon._fmt(c.observed, 1), cachemon._fmt(c.base, 1),
                c.segment_minutes, cachemon._fmt(c.exceedances, 0), cachemon._fmt(c.events, 0),
                replace(c.metric, '_response_time_ms', ''), cachemon._fmt(c.expected_exceedances, 1),
                cachemon._fmt(100.0 * (c.observed - c.base) / NULLIF(c.base, 0), 1),
@@ -110,7 +110,7 @@ BEGIN
                'above', c.exceedances, 'expected_above', round(c.expected_exceedances::numeric, 1),
                'window_minutes', c.segment_minutes, 'enough', false)
       FROM cachemon._cusum(p_now) AS c CROSS JOIN cachemon._auditor_rule('response_time') AS r
-     CROSS JOIN LATERAL cachemon._judge(100.0 * (c.bound - c.base) / NULLIF(c.base, 0),
+     CROSS JOIN LATERAL cachemon._judge(100.0 * (c.observed - c.base) / NULLIF(c.base, 0),
                                         c.statistic >= c.threshold, true, r) AS j
      WHERE c.metric LIKE 'p%\_response\_time\_ms' AND c.segment_minutes > 0;
 END
