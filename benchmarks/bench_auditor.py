@@ -316,7 +316,12 @@ def anchor(wall: datetime | None = None) -> datetime:
 
 
 def run_seed(
-    url: str, seed: int, days: float, history_days: float, end: datetime | None = None
+    url: str,
+    seed: int,
+    days: float,
+    history_days: float,
+    end: datetime | None = None,
+    settings: dict[str, str] | None = None,
 ) -> SeedResult:
     t0 = time.monotonic()
     rng = random.Random(seed)
@@ -333,6 +338,12 @@ def run_seed(
         conn.execute(
             "UPDATE cachemon._settings SET value = '200000' WHERE name = 'tick.max_buckets'"
         )
+        for name, value in (settings or {}).items():
+            updated = conn.execute(
+                "UPDATE cachemon._settings SET value = %s WHERE name = %s", (value, name)
+            ).rowcount
+            if updated != 1:
+                raise SystemExit(f"--setting: no setting named {name!r}")
         coll = Collectors(url)
         at = hist_start
         while at < live_start:
@@ -538,11 +549,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=float, default=1.0, help="live simulated days per seed")
     parser.add_argument("--history-days", type=float, default=3.2, help="baseline days")
     parser.add_argument("--database-url", default=None, help="superuser URL of a server to use")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a cachemon setting for the run, e.g. auditor.cusum_h=10 (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.days <= 0 or args.history_days < 0.2:
         parser.error("--seeds >= 1, --days > 0, --history-days >= 0.2")
     if 1 + args.days + args.history_days + 5 / 1440 > 6.9:
         parser.error("--days + --history-days must stay under 5.9 (retention.raw is 7 days)")
+    settings = {}
+    for item in args.setting:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--setting takes NAME=VALUE, got {item!r}")
+        settings[name] = value
     end = anchor()
     # a SIGTERM (someone stopping the run) unwinds through the finally below, which stops
     # the server this run started
@@ -560,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
                 admin.execute("CREATE DATABASE cachemon_bench")
             url = base.rsplit("/", 1)[0] + "/cachemon_bench"
             dbversions.upgrade(url)
-            results.append(run_seed(url, seed, args.days, args.history_days, end))
+            results.append(run_seed(url, seed, args.days, args.history_days, end, settings))
             print(f"seed {seed} done in {results[-1].seconds:.0f} s", flush=True)
     finally:
         if root is not None:

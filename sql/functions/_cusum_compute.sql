@@ -42,7 +42,8 @@ BEGIN
      * the running sums W), so late rows and reruns cannot double count, and the segment is
      * the minutes after the last minimum of W (the evidence of the current excursion).
      * observed is the segment's value without its worst minute (pooled rate, or quantile of
-     * the merged sketch; events, exceedances and expected_exceedances likewise), which the
+     * the merged sketch; events, exceedances and expected_exceedances likewise; for errors
+     * the worst minute's operations stay, at the second worst minute's error rate), which the
      * rules judge against their thresholds: the segment is where the evidence is largest,
      * so its value is biased up, most of all by its worst minute (one stalled minute with
      * 90% errors, or all requests 8x slower, would carry a whole segment past a threshold);
@@ -158,21 +159,35 @@ BEGIN
                           FROM run AS r0
                         WINDOW p0 AS (PARTITION BY r0.implementation_type, r0.metric, r0.design)) AS r1
                 WINDOW p AS (PARTITION BY r1.implementation_type, r1.metric, r1.design)) AS r
-    ), worst AS (
-        -- the segment's worst minute (largest excess over the baseline's rate), which the
-        -- segment's value leaves out, as the windows do: one stalled minute never sizes a breach
-        SELECT DISTINCT ON (r.implementation_type, r.metric, r.design)
-               r.implementation_type, r.metric, r.design, r.bucket AS worst
+    ), ranked AS (
+        -- the segment's minutes by their excess over the baseline's rate
+        SELECT r.implementation_type, r.metric, r.design, r.bucket, r.c, r.n,
+               row_number() OVER (PARTITION BY r.implementation_type, r.metric, r.design
+                                  ORDER BY r.c - r.n * r.p0 DESC, r.bucket) AS rk
           FROM span AS r
          WHERE r.in_seg
-         ORDER BY r.implementation_type, r.metric, r.design, r.c - r.n * r.p0 DESC, r.bucket
+    ), worst AS (
+        -- the worst minute, which the segment's value leaves out as the windows do (one
+        -- stalled minute never sizes a breach); for errors, rare counts where dropping the
+        -- largest minute would bias a short segment down, it keeps that minute's operations
+        -- at the second worst minute's rate instead (winsorized)
+        SELECT w1.implementation_type, w1.metric, w1.design, w1.bucket AS worst,
+               CASE WHEN w1.metric = 'error_rate' THEN w1.n ELSE 0 END AS keep_n,
+               CASE WHEN w1.metric = 'error_rate'
+                    THEN w1.n * coalesce(w2.c / NULLIF(w2.n, 0), 0) ELSE 0 END AS keep_c
+          FROM ranked AS w1
+          LEFT JOIN ranked AS w2
+            ON w2.implementation_type = w1.implementation_type AND w2.metric = w1.metric
+           AND w2.design = w1.design AND w2.rk = 2
+         WHERE w1.rk = 1
     ), seg AS (
         SELECT r.implementation_type, r.metric, r.design, w.worst,
                (array_agg(r.w_sum ORDER BY r.bucket DESC))[1] - least(min(r.w_min), 0) AS s,
                min(r.bucket) FILTER (WHERE r.in_seg) AS seg_start,
-               sum(r.n) FILTER (WHERE r.in_seg AND r.bucket <> w.worst) AS n,
-               sum(r.c) FILTER (WHERE r.in_seg AND r.bucket <> w.worst) AS c,
-               sum(r.n * r.p0) FILTER (WHERE r.in_seg AND r.bucket <> w.worst) AS expected,
+               coalesce(sum(r.n) FILTER (WHERE r.in_seg AND r.bucket <> w.worst), 0) + min(w.keep_n) AS n,
+               coalesce(sum(r.c) FILTER (WHERE r.in_seg AND r.bucket <> w.worst), 0) + min(w.keep_c) AS c,
+               coalesce(sum(r.n * r.p0) FILTER (WHERE r.in_seg AND r.bucket <> w.worst), 0)
+                   + min(w.keep_n * r.p0) FILTER (WHERE r.bucket = w.worst) AS expected,
                max(r.phi) FILTER (WHERE r.in_seg) AS phi
           FROM span AS r
           LEFT JOIN worst AS w USING (implementation_type, metric, design)
