@@ -140,6 +140,35 @@ def test_a_quiet_implementation_is_judged_too(conn: Conn) -> None:
     assert delay <= 15.1, (delay, found[0]["message"])
 
 
+def test_a_resolved_incident_does_not_reopen_from_its_own_minutes(conn: Conn) -> None:
+    # 3 operations a minute: the deciding window is the 60-minute one, and the sequential
+    # test's segment keeps the incident for a while after it ends. Neither may open a second
+    # finding from the minutes of an incident a person already resolved.
+    quiet = BASE.but(rpm=3)
+    start = recent_start(HISTORY * 2 + 60)
+    emit(conn, quiet, start, HISTORY * 2, 0.29)
+    end = start + timedelta(minutes=HISTORY * 2)
+    roll_up(conn, end)
+    conn.execute(
+        "SELECT id FROM cachemon.compute_baseline('new', %s, %s)",
+        (timedelta(minutes=HISTORY * 2), end),
+    )
+    conn.execute("DELETE FROM cachemon.cache_auditor_observations")
+    _play(conn, [(quiet.but(error_rate=0.25), 20)], end)
+    assert len(_opened(conn, "error_rate")) == 1
+    resolved_at = end + timedelta(minutes=20, seconds=10)
+    conn.execute(
+        "SELECT * FROM cachemon.resolve_observation("
+        "(SELECT id FROM cachemon.cache_auditor_observations WHERE status <> 'resolved'"
+        " AND rule = 'error_rate'), 'alice', 'fixed', %s)",
+        (resolved_at,),
+    )
+    _play(conn, [(quiet, 40)], end + timedelta(minutes=20))
+    assert len(_opened(conn, "error_rate")) == 1, [
+        f["message"] for f in _opened(conn, "error_rate")
+    ]
+
+
 def test_clean_traffic_stays_quiet(conn: Conn) -> None:
     start = _baselined(conn, 40)
     stats = _play(conn, [(BASE, 40)], start)
