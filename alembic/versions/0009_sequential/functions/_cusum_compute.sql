@@ -160,38 +160,34 @@ BEGIN
                         WINDOW p0 AS (PARTITION BY r0.implementation_type, r0.metric, r0.design)) AS r1
                 WINDOW p AS (PARTITION BY r1.implementation_type, r1.metric, r1.design)) AS r
     ), ranked AS (
-        -- the segment's minutes by their excess over the baseline's rate
-        SELECT r.implementation_type, r.metric, r.design, r.bucket, r.c, r.n,
+        -- the segment's minutes by their excess over the baseline's rate: rank 1 is the worst,
+        -- which the segment's value leaves out as the windows do (one stalled minute never
+        -- sizes a breach); for errors, rare counts where dropping the largest minute would
+        -- bias a short segment down, that minute's operations stay at the rate of the second
+        -- worst (winsorized)
+        SELECT r.*,
                row_number() OVER (PARTITION BY r.implementation_type, r.metric, r.design
-                                  ORDER BY r.c - r.n * r.p0 DESC, r.bucket) AS rk
+                                  ORDER BY r.in_seg DESC, r.c - r.n * r.p0 DESC, r.bucket) AS rk
           FROM span AS r
-         WHERE r.in_seg
-    ), worst AS (
-        -- the worst minute, which the segment's value leaves out as the windows do (one
-        -- stalled minute never sizes a breach); for errors, rare counts where dropping the
-        -- largest minute would bias a short segment down, it keeps that minute's operations
-        -- at the second worst minute's rate instead (winsorized)
-        SELECT w1.implementation_type, w1.metric, w1.design, w1.bucket AS worst,
-               CASE WHEN w1.metric = 'error_rate' THEN w1.n ELSE 0 END AS keep_n,
-               CASE WHEN w1.metric = 'error_rate'
-                    THEN w1.n * coalesce(w2.c / NULLIF(w2.n, 0), 0) ELSE 0 END AS keep_c
-          FROM ranked AS w1
-          LEFT JOIN ranked AS w2
-            ON w2.implementation_type = w1.implementation_type AND w2.metric = w1.metric
-           AND w2.design = w1.design AND w2.rk = 2
-         WHERE w1.rk = 1
     ), seg AS (
-        SELECT r.implementation_type, r.metric, r.design, w.worst,
+        SELECT r.implementation_type, r.metric, r.design,
+               max(r.bucket) FILTER (WHERE r.in_seg AND r.rk = 1) AS worst,
                (array_agg(r.w_sum ORDER BY r.bucket DESC))[1] - least(min(r.w_min), 0) AS s,
                min(r.bucket) FILTER (WHERE r.in_seg) AS seg_start,
-               coalesce(sum(r.n) FILTER (WHERE r.in_seg AND r.bucket <> w.worst), 0) + min(w.keep_n) AS n,
-               coalesce(sum(r.c) FILTER (WHERE r.in_seg AND r.bucket <> w.worst), 0) + min(w.keep_c) AS c,
-               coalesce(sum(r.n * r.p0) FILTER (WHERE r.in_seg AND r.bucket <> w.worst), 0)
-                   + min(w.keep_n * r.p0) FILTER (WHERE r.bucket = w.worst) AS expected,
+               coalesce(sum(r.n) FILTER (WHERE r.in_seg AND r.rk > 1), 0)
+                   + CASE WHEN r.metric = 'error_rate'
+                          THEN coalesce(sum(r.n) FILTER (WHERE r.in_seg AND r.rk = 1), 0) ELSE 0 END AS n,
+               coalesce(sum(r.c) FILTER (WHERE r.in_seg AND r.rk > 1), 0)
+                   + CASE WHEN r.metric = 'error_rate'
+                          THEN coalesce(sum(r.n) FILTER (WHERE r.in_seg AND r.rk = 1)
+                                        * sum(r.c) FILTER (WHERE r.in_seg AND r.rk = 2)
+                                        / NULLIF(sum(r.n) FILTER (WHERE r.in_seg AND r.rk = 2), 0), 0)
+                          ELSE 0 END AS c,
+               coalesce(sum(r.n * r.p0) FILTER (WHERE r.in_seg AND (r.rk > 1 OR r.metric = 'error_rate')), 0)
+                   AS expected,
                max(r.phi) FILTER (WHERE r.in_seg) AS phi
-          FROM span AS r
-          LEFT JOIN worst AS w USING (implementation_type, metric, design)
-         GROUP BY r.implementation_type, r.metric, r.design, w.worst
+          FROM ranked AS r
+         GROUP BY r.implementation_type, r.metric, r.design
     ), best AS (
         -- per metric the design with the larger statistic (the critical one on a tie)
         SELECT DISTINCT ON (s.implementation_type, s.metric) s.*,
