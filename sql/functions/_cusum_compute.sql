@@ -11,7 +11,8 @@ RETURNS TABLE (
     exceedances double precision,
     expected_exceedances double precision,
     observed double precision,
-    base double precision
+    base double precision,
+    recent double precision
 )
 LANGUAGE plpgsql
 STABLE
@@ -49,6 +50,11 @@ BEGIN
      * 90% errors, or all requests 8x slower, would carry a whole segment past a threshold);
      * without it a near miss (errors at 0.6% against 1%) does not read as a breach.
      *
+     * recent is the sum of the increments over the last auditor.window: the rules judge the
+     * test only while it is positive (the excursion is still growing). After an incident
+     * ends the statistic decays slowly (a fraction of a nat a minute), and without this its
+     * segment would keep a finding open for an hour or more after the recovery.
+     *
      * Invariants (tests/test_auditor_sequential.py): S equals the recursion over the same
      * minutes; no minute adds more than 0.6 h, so an alarm (S >= h, h = auditor.cusum_h)
      * needs at least two minutes with evidence, and one stalled minute never raises it;
@@ -64,6 +70,7 @@ BEGIN
     WITH cfg AS (
         SELECT cachemon._setting('auditor.cusum_h')::double precision AS h,
                cachemon._setting('auditor.cusum_minutes')::integer AS lookback,
+               cachemon._setting('auditor.window')::interval AS recent_window,
                pg_catalog.date_trunc('minute', p_now, 'UTC') AS t_end
     ), er AS (
         SELECT * FROM cachemon._auditor_rule('error_rate')
@@ -185,8 +192,9 @@ BEGIN
                           ELSE 0 END AS c,
                coalesce(sum(r.n * r.p0) FILTER (WHERE r.in_seg AND (r.rk > 1 OR r.metric = 'error_rate')), 0)
                    AS expected,
-               max(r.phi) FILTER (WHERE r.in_seg) AS phi
-          FROM ranked AS r
+               max(r.phi) FILTER (WHERE r.in_seg) AS phi,
+               coalesce(sum(r.x) FILTER (WHERE r.bucket >= c.t_end - c.recent_window), 0) AS recent
+          FROM ranked AS r CROSS JOIN cfg AS c
          GROUP BY r.implementation_type, r.metric, r.design
     ), best AS (
         -- per metric the design with the larger statistic (the critical one on a tie)
@@ -214,7 +222,8 @@ BEGIN
                                       (b.statistics -> 'pooled' ->> 'error_rate')::double precision)
                         ELSE cachemon._baseline_pooled_at(b, bs.metric, cfg.t_end) END
               FROM cachemon.cache_baseline_metrics AS b
-             WHERE b.implementation_type = bs.implementation_type AND b.is_active)
+             WHERE b.implementation_type = bs.implementation_type AND b.is_active),
+           bs.recent
       FROM best AS bs CROSS JOIN cfg;
 END
 $function$;

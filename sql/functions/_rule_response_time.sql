@@ -107,11 +107,12 @@ BEGIN
            CASE WHEN j.state = 'breach' THEN pg_catalog.format(v_rec, c.implementation_type) END,
            pg_catalog.jsonb_build_object('test', 'sequential', 'cusum', round(c.statistic::numeric, 2),
                'cusum_h', c.threshold, 'design', c.design, 'segment_start', c.segment_start,
+               'recent', round(c.recent::numeric, 2),
                'above', c.exceedances, 'expected_above', round(c.expected_exceedances::numeric, 1),
                'window_minutes', c.segment_minutes, 'enough', false)
       FROM cachemon._cusum(p_now) AS c CROSS JOIN cachemon._auditor_rule('response_time') AS r
      CROSS JOIN LATERAL cachemon._judge(100.0 * (c.observed - c.base) / NULLIF(c.base, 0),
-                                        c.statistic >= c.threshold, true, r) AS j
+                                        c.statistic >= c.threshold AND c.recent > 0, true, r) AS j
      WHERE c.metric LIKE 'p%\_response\_time\_ms' AND c.segment_minutes > 0;
 END
 $function$;

@@ -81,11 +81,12 @@ BEGIN
            CASE WHEN j.state = 'breach' THEN pg_catalog.format(v_rec, c.implementation_type) END,
            pg_catalog.jsonb_build_object('test', 'sequential', 'cusum', round(c.statistic::numeric, 2),
                'cusum_h', c.threshold, 'design', c.design, 'segment_start', c.segment_start,
+               'recent', round(c.recent::numeric, 2),
                'misses', c.exceedances, 'expected_misses', round(c.expected_exceedances::numeric, 1),
                'window_minutes', c.segment_minutes, 'enough', false)
       FROM cachemon._cusum(p_now) AS c CROSS JOIN cachemon._auditor_rule('hit_rate_drop') AS r
      CROSS JOIN LATERAL cachemon._judge(100.0 * (c.base - c.observed) / NULLIF(c.base, 0),
-                                        c.statistic >= c.threshold, true, r) AS j
+                                        c.statistic >= c.threshold AND c.recent > 0, true, r) AS j
      WHERE c.metric = 'hit_rate' AND c.segment_minutes > 0;
 END
 $function$;
