@@ -11,9 +11,11 @@ from orchestrator.synthetic import Profile, insert_minutes
 
 Conn = psycopg.Connection[dict[str, Any]]
 
-# Midnight UTC two days ago: the scenarios (history, then hours of play) stay within the range
-# every function taking p_now accepts (cachemon._check_now: a day ahead, retention.raw behind).
-T0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
+# Midnight UTC three days ago: the scenarios (history, then hours of play; the longest reaches
+# T0 + 3 days + 1 hour) stay within the range every function taking p_now accepts
+# (cachemon._check_now: a day ahead, retention.raw behind) at any time of day. (Two days ago
+# put T0 + 3 days + 1 hour more than a day ahead in the first hour after midnight.)
+T0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=3)
 HISTORY_MINUTES = 300
 # Where scenarios start: right after the baseline window.
 T = T0 + timedelta(minutes=HISTORY_MINUTES)
