@@ -259,3 +259,18 @@ def test_settings_are_checked(conn: Conn) -> None:
             conn.transaction(),
         ):
             conn.execute("UPDATE cachemon._settings SET value = %s WHERE name = %s", (value, name))
+
+
+@pytest.mark.parametrize("p_now", ["infinity", "-infinity", "294276-12-31 00:00+00"])
+def test_extreme_times_are_refused_or_empty(conn: Conn, p_now: str) -> None:
+    # a reader may call _cusum with any time: an infinite or far-off one returns nothing
+    # (no minute rows there) or a clear error, never a wrong statistic
+    try:
+        rows = conn.execute("SELECT * FROM cachemon._cusum(%s::timestamptz)", (p_now,)).fetchall()
+    except psycopg.errors.Error as exc:
+        assert "p_now" in str(exc) or "out of range" in str(exc), exc
+    else:
+        assert rows == []
+    # run_auditor refuses it by name (cachemon._check_now)
+    with pytest.raises(psycopg.errors.Error, match="p_now"):
+        conn.execute("SELECT * FROM cachemon.run_auditor(%s::timestamptz)", (p_now,))
