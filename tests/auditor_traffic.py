@@ -31,7 +31,10 @@ SELECT %(start)s::timestamptz + r.i * interval '1 minute' + r.s * interval '59 s
        'k' || r.j,
        CASE WHEN r.e < %(error_rate)s THEN NULL
             ELSE least(exp(ln(CASE WHEN r.h < %(hit_rate)s THEN %(hit_ms)s ELSE %(miss_ms)s END)
-                           + %(sigma)s * sqrt(-2 * ln(1 - r.a)) * cos(2 * pi() * r.b)),
+                           + %(sigma)s * sqrt(-2 * ln(1 - r.a)) * cos(2 * pi() * r.b))
+                       -- a stall: this share of requests waits stall_ms x 1..2 more
+                       + CASE WHEN r.t < %(stall_share)s
+                              THEN %(stall_ms)s * (1 + r.t / %(stall_share)s) ELSE 0 END,
                        86400000) END,
        CASE WHEN r.e < %(error_rate)s THEN NULL ELSE 5000 END,
        CASE WHEN r.e < %(error_rate)s THEN 'TimeoutError' END,
@@ -51,6 +54,8 @@ class Traffic:
     hit_ms: float = 4.0
     miss_ms: float = 30.0
     sigma: float = 0.5
+    stall_share: float = 0.0  # share of requests that stall ...
+    stall_ms: float = 0.0  # ... for stall_ms to twice that more
 
     def but(self, **changes: Any) -> Traffic:
         return replace(self, **changes)
@@ -77,6 +82,8 @@ def emit(conn: Conn, traffic: Traffic, start: datetime, minutes: int, seed: floa
             "hit_ms": traffic.hit_ms,
             "miss_ms": traffic.miss_ms,
             "sigma": traffic.sigma,
+            "stall_share": max(traffic.stall_share, 1e-12),
+            "stall_ms": traffic.stall_ms,
         },
     )
 

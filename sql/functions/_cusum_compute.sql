@@ -36,7 +36,11 @@ BEGIN
      * hour; latency: the share of the baseline's own requests above the same lines,
      * statistics.tail), p1 the rate the threshold implies (error: the threshold itself, at
      * least 1.5 p0 / 3 p0; misses: 1 - hit rate x (1 - threshold); latency: the baseline's
-     * share above the line divided by 1 + threshold, i.e. every request that much slower),
+     * share above the line divided by 1 + threshold, i.e. every request that much slower;
+     * since revision 0010 two more latency designs, 'quantile at warning' / 'quantile at
+     * critical', count the requests above the threshold line itself, the baseline's
+     * quantile x (1 + threshold / 100), with p0 the baseline's own share above it and
+     * p1 = 1 - q: the quantile has reached the threshold, whatever the shape of the change),
      * phi the baseline's dispersion (error_rate_phi; 1 + n tau^2 / (p0 (1 - p0)) for hit
      * rates; the tail's phi). The statistic is S = max(0, S + x) from the start of the
      * lookback, computed again at every run from the minute rows (W_T - min(0, min W_j) over
@@ -76,6 +80,8 @@ BEGIN
         SELECT * FROM cachemon._auditor_rule('error_rate')
     ), hr AS (
         SELECT * FROM cachemon._auditor_rule('hit_rate_drop')
+    ), rt AS (
+        SELECT * FROM cachemon._auditor_rule('response_time')
     ), q AS MATERIALIZED (
         SELECT qb.* FROM cfg CROSS JOIN LATERAL cachemon._queued_buckets(
             cfg.t_end - pg_catalog.make_interval(mins => cfg.lookback), cfg.t_end) AS qb
@@ -94,63 +100,91 @@ BEGIN
                                               AND q.implementation_type = r.implementation_type)
     ), par AS MATERIALIZED (
         -- the baseline's parameters once per implementation and hour of day in the lookback
-        -- (not per minute: the baseline row's jsonb is large)
-        SELECT hh.implementation_type, hh.hour, mm.metric, x.p0, x.p1w, x.p1c, x.phi, x.phi_n,
-               x.line, CASE WHEN x.line > 0 THEN cachemon.sketch_key(x.line) END AS line_key
+        -- (not per minute: the baseline row's jsonb is large), one row per metric and design
+        SELECT hh.implementation_type, hh.hour, x.metric, x.design, x.p0, x.p1, x.phi, x.phi_n,
+               x.li, CASE WHEN x.line > 0 THEN cachemon.sketch_key(x.line) END AS line_key
           FROM (SELECT m.implementation_type, m.hour, min(m.bucket) AS at
                   FROM m GROUP BY m.implementation_type, m.hour) AS hh
           JOIN cachemon.cache_baseline_metrics AS b
             ON b.implementation_type = hh.implementation_type AND b.is_active
-         CROSS JOIN er CROSS JOIN hr
+         CROSS JOIN er CROSS JOIN hr CROSS JOIN rt
          CROSS JOIN LATERAL (SELECT
                 -- errors: the whole window's pooled rate (an hour of a quiet implementation
                 -- holds a handful of errors: its own rate is noise, 0% or several times the
                 -- truth)
                 greatest(coalesce((b.statistics -> 'pooled' ->> 'error_rate')::double precision, 0),
                          0.01) / 100.0 AS err,
+                greatest(coalesce((b.statistics -> 'dispersion' ->> 'error_rate_phi')::double precision, 1), 1) AS err_phi,
                 cachemon._baseline_pooled_at(b, 'hit_rate', hh.at) / 100.0 AS hit,
                 power(coalesce((b.statistics -> 'dispersion' ->> 'hit_rate_tau')::double precision, 0) / 100.0, 2) AS tau2,
                 b.statistics -> 'tail' AS tail) AS bp
-         CROSS JOIN LATERAL (VALUES ('error_rate'), ('hit_rate'), ('p50_response_time_ms'),
-                                    ('p95_response_time_ms'), ('p99_response_time_ms')) AS mm (metric)
-         CROSS JOIN LATERAL (SELECT
-                CASE mm.metric WHEN 'error_rate' THEN bp.err
-                               WHEN 'hit_rate' THEN 1 - bp.hit
-                               ELSE (bp.tail -> mm.metric ->> 'above')::double precision END AS p0,
-                CASE mm.metric WHEN 'error_rate' THEN greatest(er.warning_threshold / 100.0, 1.5 * bp.err)
-                               WHEN 'hit_rate' THEN 1 - bp.hit * (1 - hr.warning_threshold / 100.0)
-                               ELSE (bp.tail -> mm.metric ->> 'above_warning')::double precision END AS p1w,
-                CASE mm.metric WHEN 'error_rate' THEN greatest(er.critical_threshold / 100.0, 3.0 * bp.err)
-                               WHEN 'hit_rate' THEN 1 - bp.hit * (1 - hr.critical_threshold / 100.0)
-                               ELSE (bp.tail -> mm.metric ->> 'above_critical')::double precision END AS p1c,
-                CASE mm.metric WHEN 'error_rate'
-                               THEN greatest(coalesce((b.statistics -> 'dispersion' ->> 'error_rate_phi')::double precision, 1), 1)
-                               WHEN 'hit_rate' THEN 1
-                               ELSE greatest(coalesce((bp.tail -> mm.metric ->> 'phi')::double precision, 1), 1) END AS phi,
+         CROSS JOIN LATERAL (
+                SELECT 'error_rate', d.design, bp.err, d.p1, bp.err_phi, 0.0::double precision,
+                       NULL::integer, NULL::double precision
+                  FROM (VALUES ('warning', greatest(er.warning_threshold / 100.0, 1.5 * bp.err)),
+                               ('critical', greatest(er.critical_threshold / 100.0, 3.0 * bp.err))) AS d (design, p1)
+                UNION ALL
                 -- hit rates: phi grows with the minute's lookups, 1 + n tau^2 / (p (1 - p))
-                CASE mm.metric WHEN 'hit_rate' THEN bp.tau2 / greatest(bp.hit * (1 - bp.hit), 1e-6)
-                               ELSE 0 END AS phi_n,
-                CASE WHEN mm.metric LIKE 'p%' THEN cachemon._baseline_pooled_at(b, mm.metric, hh.at) END AS line) AS x
+                SELECT 'hit_rate', d.design, 1 - bp.hit, 1 - bp.hit * (1 - d.threshold / 100.0), 1,
+                       bp.tau2 / greatest(bp.hit * (1 - bp.hit), 1e-6), NULL, NULL
+                  FROM (VALUES ('warning', hr.warning_threshold), ('critical', hr.critical_threshold)) AS d (design, threshold)
+                UNION ALL
+                -- latency, four designs per quantile: 'warning' / 'critical' count the requests
+                -- above the quantile line, p1 what that share becomes when every request is
+                -- that much slower; 'quantile at warning' / 'quantile at critical' count the
+                -- requests above the threshold line itself (the line x (1 + threshold / 100)),
+                -- p1 = 1 - q: the quantile sits at the threshold, whatever the shape of the
+                -- change (a slow tail while the body stays put moves the share above the line
+                -- too little for the first two)
+                SELECT q.metric, d.design, (bp.tail -> q.metric ->> d.p0_key)::double precision,
+                       coalesce((bp.tail -> q.metric ->> d.p1_key)::double precision, 1 - q.q),
+                       greatest(coalesce((bp.tail -> q.metric ->> 'phi')::double precision, 1), 1), 0,
+                       q.i + d.i, cachemon._baseline_pooled_at(b, q.metric, hh.at) * d.factor
+                  FROM (VALUES ('p50_response_time_ms', 0.5, 1), ('p95_response_time_ms', 0.95, 2),
+                               ('p99_response_time_ms', 0.99, 3)) AS q (metric, q, i)
+                 CROSS JOIN (VALUES ('warning', 'above', 'above_warning', 1.0::double precision, 0),
+                                    ('critical', 'above', 'above_critical', 1.0, 0),
+                                    ('quantile at warning', 'above_warning_line', NULL, 1 + rt.warning_threshold / 100.0, 3),
+                                    ('quantile at critical', 'above_critical_line', NULL, 1 + rt.critical_threshold / 100.0, 6))
+                       AS d (design, p0_key, p1_key, factor, i)
+                ) AS x (metric, design, p0, p1, phi, phi_n, li, line)
+    ), lines AS (
+        -- the nine latency lines of an implementation and hour: the baseline's p50 / p95 /
+        -- p99 (li 1-3, shared by the 'warning' and 'critical' designs), times 1 + warning /
+        -- 100 (4-6) and times 1 + critical / 100 (7-9)
+        SELECT p.implementation_type, p.hour, array_agg(p.line_key ORDER BY p.li) AS lk
+          FROM (SELECT DISTINCT p0.implementation_type, p0.hour, p0.li, p0.line_key
+                  FROM par AS p0 WHERE p0.li IS NOT NULL) AS p
+         GROUP BY p.implementation_type, p.hour
+    ), cnt AS MATERIALIZED (
+        -- every minute with its timed requests above each line, in one pass over its sketch
+        SELECT m.*,
+               (SELECT ARRAY[sum(s.c) FILTER (WHERE s.k > l.lk[1]), sum(s.c) FILTER (WHERE s.k > l.lk[2]),
+                             sum(s.c) FILTER (WHERE s.k > l.lk[3]), sum(s.c) FILTER (WHERE s.k > l.lk[4]),
+                             sum(s.c) FILTER (WHERE s.k > l.lk[5]), sum(s.c) FILTER (WHERE s.k > l.lk[6]),
+                             sum(s.c) FILTER (WHERE s.k > l.lk[7]), sum(s.c) FILTER (WHERE s.k > l.lk[8]),
+                             sum(s.c) FILTER (WHERE s.k > l.lk[9])]
+                  FROM unnest((m.latency_sketch).keys, (m.latency_sketch).counts) AS s (k, c)
+                 WHERE m.latency_sketch IS NOT NULL AND m.lc > 0) AS above
+          FROM m LEFT JOIN lines AS l ON l.implementation_type = m.implementation_type AND l.hour = m.hour
     ), obs AS MATERIALIZED (
-        -- one row per minute and metric: c of n, the baseline rate p0 and the two alternatives
-        SELECT m.implementation_type, m.bucket, p.metric,
+        -- one row per minute, metric and design: c of n, the baseline rate p0 and the
+        -- alternative p1
+        SELECT m.implementation_type, m.bucket, p.metric, p.design,
                CASE p.metric WHEN 'error_rate' THEN m.errors
                              WHEN 'hit_rate' THEN m.lookups - m.hits
-                             ELSE coalesce((SELECT sum(s.c) FROM unnest((m.latency_sketch).keys, (m.latency_sketch).counts) AS s (k, c)
-                                             WHERE s.k > p.line_key), 0)::double precision END AS c,
+                             ELSE coalesce(m.above[p.li], 0)::double precision END AS c,
                CASE p.metric WHEN 'error_rate' THEN m.ops WHEN 'hit_rate' THEN m.lookups ELSE m.lc END AS n,
-               p.p0, p.p1w, p.p1c,
+               p.p0, p.p1,
                p.phi + CASE p.metric WHEN 'hit_rate' THEN m.lookups * p.phi_n ELSE 0 END AS phi
-          FROM m JOIN par AS p ON p.implementation_type = m.implementation_type AND p.hour = m.hour
-         WHERE p.metric IN ('error_rate', 'hit_rate')
-            OR (m.latency_sketch IS NOT NULL AND m.lc > 0 AND p.line_key IS NOT NULL)
+          FROM cnt AS m JOIN par AS p ON p.implementation_type = m.implementation_type AND p.hour = m.hour
+         WHERE p.metric IN ('error_rate', 'hit_rate') OR (m.above IS NOT NULL AND p.line_key IS NOT NULL)
     ), llr AS (
-        SELECT o.implementation_type, o.metric, o.bucket, o.c, o.n, o.p0, o.phi, d.design,
-               least((o.c * ln(d.p1 / o.p0) + (o.n - o.c) * ln((1 - d.p1) / (1 - o.p0))) / o.phi,
+        SELECT o.implementation_type, o.metric, o.bucket, o.c, o.n, o.p0, o.phi, o.design,
+               least((o.c * ln(o.p1 / o.p0) + (o.n - o.c) * ln((1 - o.p1) / (1 - o.p0))) / o.phi,
                      0.6 * cfg.h) AS x
           FROM obs AS o CROSS JOIN cfg
-         CROSS JOIN LATERAL (VALUES ('warning', o.p1w), ('critical', o.p1c)) AS d (design, p1)
-         WHERE o.p0 > 0 AND o.p0 < 1 AND d.p1 > o.p0 AND d.p1 < 1 AND o.n > 0
+         WHERE o.p0 > 0 AND o.p0 < 1 AND o.p1 > o.p0 AND o.p1 < 1 AND o.n > 0
     ), run AS (
         SELECT l.*, sum(l.x) OVER w AS w_sum
           FROM llr AS l
