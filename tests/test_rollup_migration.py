@@ -44,8 +44,10 @@ def test_migrated_database_has_daily_partitions(db_url: str) -> None:
                    min(c.relname) AS first, max(c.relname) AS last,
                    'cache_metrics_p' || to_char((now() - interval '7 days') AT TIME ZONE 'UTC',
                                                 'YYYYMMDD') AS expected_first,
-                   'cache_metrics_p' || to_char((now() + interval '4 days') AT TIME ZONE 'UTC',
-                                                'YYYYMMDD') AS expected_last
+                   -- premade when the template was migrated, just after the cluster
+                   -- started: from that day, not today's (the suite may cross midnight UTC)
+                   'cache_metrics_p' || to_char((pg_postmaster_start_time() + interval '4 days')
+                                                AT TIME ZONE 'UTC', 'YYYYMMDD') AS expected_last
               FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
              WHERE i.inhparent = 'cachemon.cache_metrics'::regclass
                AND c.relname ~ '^cache_metrics_p[0-9]{8}$'
