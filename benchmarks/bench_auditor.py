@@ -327,6 +327,9 @@ class SeedResult:
     false_detail: list[str] = field(default_factory=list)
     baselines: dict[str, str] = field(default_factory=dict)
     found_by: dict[str, str] = field(default_factory=dict)
+    # requests a minute of the affected implementation while the scenario lasts (the daily
+    # and weekly cycle, without bursts): how fast evidence can arrive
+    volume: dict[str, float] = field(default_factory=dict)
 
 
 # The virtual calendar's end of the live part: a Monday midnight. The traffic model's
@@ -415,6 +418,14 @@ def run_seed(
             if sc.name.startswith("night lull"):
                 pass
         plan = [s for s in plan if s.end is not None and s.end <= now - timedelta(minutes=5)]
+        rpm = {i.name: i.rpm for i in traffic.impls}
+        for sc in plan:
+            assert sc.start is not None
+            eff = sc.effects[0]
+            res.volume[sc.name] = statistics.mean(
+                rpm[eff.impl] * traffic.cycle(sc.start + timedelta(minutes=k)) * eff.volume
+                for k in range(sc.minutes)
+            )
         at = live_start
         while at < now:
             active = [s for s in plan if s.start and s.end and s.start <= at < s.end]
@@ -544,17 +555,17 @@ def report(results: list[SeedResult], days: float, history_days: float) -> bool:
                     rtxt = "open at the end" if rv is None else f"resolved {rv:.0f} min after"
                     assert sc.start is not None
                     print(
-                        f"   {sc.name:<26} {sc.start:%H:%M} found after {d:4.1f} min, "
-                        f"{n} finding(s), {rtxt} ({r.found_by.get(sc.name)})"
+                        f"   {sc.name:<27} {sc.start:%H:%M} {r.volume[sc.name]:4.0f}/min found "
+                        f"after {d:4.1f} min, {n} finding(s), {rtxt} ({r.found_by.get(sc.name)})"
                     )
                 for sc in r.missed:
                     assert sc.start is not None
-                    print(f"   {sc.name:<26} {sc.start:%H:%M} missed")
+                    print(f"   {sc.name:<27} {sc.start:%H:%M} {r.volume[sc.name]:4.0f}/min missed")
                 for sc, hit in r.not_counted:
                     assert sc.start is not None
                     print(
-                        f"   {sc.name:<26} {sc.start:%H:%M} {sc.kind}: "
-                        f"{'found' if hit else 'not found'} (not counted)"
+                        f"   {sc.name:<27} {sc.start:%H:%M} {r.volume[sc.name]:4.0f}/min "
+                        f"{sc.kind}: {'found' if hit else 'not found'} (not counted)"
                     )
         return {
             "recall": recall,

@@ -231,7 +231,8 @@ def recursion_db(pg_server: Any, template_url: str) -> Iterator[tuple[Conn, date
     cut=st.integers(min_value=0, max_value=29),
 )
 def test_statistic_is_the_cusum_recursion(recursion_db: Any, errors: list[int], cut: int) -> None:
-    """S from _cusum equals max(0, S + x) minute by minute, x the capped error LLR."""
+    """S from _cusum equals max(0, S + x) minute by minute, x the capped error LLR, and its
+    threshold is greatest(h, h / 2 + the largest x since S was last 0)."""
     conn, start = recursion_db
     for i, e in enumerate(errors):
         conn.execute(
@@ -256,20 +257,29 @@ def test_statistic_is_the_cusum_recursion(recursion_db: Any, errors: list[int], 
         " WHERE implementation_type = 'new' AND bucket >= %s AND bucket < %s ORDER BY bucket",
         (end - timedelta(minutes=lookback), end),
     ).fetchall()
-    expected = 0.0
+    # per design (warning, then critical: the critical one wins a tie) the statistic and
+    # the largest increment since its last reset to 0 (the segment's strongest minute)
+    expected, strongest = -1.0, 0.0
     for p1 in (max(0.01, 1.5 * p0), max(0.05, 3 * p0)):
-        s = 0.0
+        s, top = 0.0, 0.0
         for r in rows:
             n, c = float(r["n"]), float(r["c"])
-            x = (c * math.log(p1 / p0) + (n - c) * math.log((1 - p1) / (1 - p0))) / phi
-            s = max(0.0, s + min(x, 0.6 * h))
-        expected = max(expected, s)
+            x = min(
+                (c * math.log(p1 / p0) + (n - c) * math.log((1 - p1) / (1 - p0))) / phi, 0.6 * h
+            )
+            s = max(0.0, s + x)
+            top = 0.0 if s == 0.0 else max(top, x)
+        if s >= expected:
+            expected, strongest = s, top
     got = conn.execute(
-        "SELECT statistic FROM cachemon._cusum(%s) WHERE metric = 'error_rate'",
+        "SELECT statistic, threshold FROM cachemon._cusum(%s) WHERE metric = 'error_rate'",
         (end + timedelta(seconds=5),),
     ).fetchone()
     assert got is not None
     assert float(got["statistic"]) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    # the level to reach: h, or h / 2 above the strongest minute (one minute cannot be most
+    # of an alarm)
+    assert float(got["threshold"]) == pytest.approx(max(h, h / 2 + strongest), rel=1e-9, abs=1e-9)
 
 
 def test_settings_are_checked(conn: Conn) -> None:

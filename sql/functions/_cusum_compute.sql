@@ -59,9 +59,18 @@ BEGIN
      * ends the statistic decays slowly (a fraction of a nat a minute), and without this its
      * segment would keep a finding open for an hour or more after the recovery.
      *
+     * threshold is the level S must reach: h = auditor.cusum_h, and more when one minute
+     * carries much of S, greatest(h, h / 2 + the segment's largest increment): the evidence
+     * without its strongest minute must reach h / 2. A minute adds at most 0.6 h, so one
+     * stalled minute (benign: a GC pause, a deploy) gives the statistic a head start of up
+     * to 0.6 h, after which ordinary noise needed only 0.4 h to complete an alarm; now it
+     * needs h / 2 of its own, and a clear incident still alarms on two capped minutes
+     * (1.2 h against 0.5 h + 0.6 h).
+     *
      * Invariants (tests/test_auditor_sequential.py): S equals the recursion over the same
-     * minutes; no minute adds more than 0.6 h, so an alarm (S >= h, h = auditor.cusum_h)
-     * needs at least two minutes with evidence, and one stalled minute never raises it;
+     * minutes and threshold is greatest(h, h / 2 + its largest increment since the last
+     * reset); no minute adds more than 0.6 h, so an alarm needs at least two minutes with
+     * evidence, and one stalled minute never raises it;
      * under the baseline the expected increment is negative (p1 > p0), so S drifts back to 0,
      * and by Wald's bound the false alarms of one statistic are at most one in e^h minutes
      * (h = 11: one in 60,000 minutes, 42 days). Setting auditor.sequential = false turns
@@ -227,6 +236,7 @@ BEGIN
                coalesce(sum(r.n * r.p0) FILTER (WHERE r.in_seg AND (r.rk > 1 OR r.metric = 'error_rate')), 0)
                    AS expected,
                max(r.phi) FILTER (WHERE r.in_seg) AS phi,
+               max(r.x) FILTER (WHERE r.in_seg) AS worst_x,
                coalesce(sum(r.x) FILTER (WHERE r.bucket >= c.t_end - c.recent_window), 0) AS recent
           FROM ranked AS r CROSS JOIN cfg AS c
          GROUP BY r.implementation_type, r.metric, r.design
@@ -238,7 +248,8 @@ BEGIN
           FROM seg AS s
          ORDER BY s.implementation_type, s.metric, s.s DESC, s.design
     )
-    SELECT bs.implementation_type, bs.metric, bs.design, bs.s, cfg.h, bs.seg_start,
+    SELECT bs.implementation_type, bs.metric, bs.design, bs.s,
+           greatest(cfg.h, cfg.h / 2 + greatest(coalesce(bs.worst_x, 0), 0)), bs.seg_start,
            CASE WHEN bs.seg_start IS NULL THEN 0
                 ELSE (extract(epoch FROM cfg.t_end - bs.seg_start) / 60)::integer END,
            coalesce(bs.n, 0), coalesce(bs.c, 0), coalesce(bs.expected, 0),
@@ -248,7 +259,7 @@ BEGIN
                 -- a quantile of the segment's merged sketch (without its worst minute) only
                 -- when it can matter (an alarm)
                 ELSE (SELECT cachemon.sketch_quantile(cachemon.sketch_merge(m.latency_sketch), bs.q)
-                        FROM m WHERE bs.s >= cfg.h AND m.implementation_type = bs.implementation_type
+                        FROM m WHERE bs.s >= greatest(cfg.h, cfg.h / 2 + greatest(coalesce(bs.worst_x, 0), 0)) AND m.implementation_type = bs.implementation_type
                          AND m.bucket >= bs.seg_start AND m.bucket <> bs.worst)
            END,
            (SELECT CASE bs.metric WHEN 'error_rate'

@@ -110,7 +110,7 @@ BEGIN
                cachemon._fmt(c.statistic, 1), cachemon._fmt(c.threshold, 1)),
            CASE WHEN j.state = 'breach' THEN pg_catalog.format(v_rec, c.implementation_type) END,
            pg_catalog.jsonb_build_object('test', 'sequential', 'cusum', round(c.statistic::numeric, 2),
-               'cusum_h', c.threshold, 'design', c.design, 'segment_start', c.segment_start,
+               'cusum_threshold', c.threshold, 'design', c.design, 'segment_start', c.segment_start,
                'recent', round(c.recent::numeric, 2),
                'above', c.exceedances, 'expected_above', round(c.expected_exceedances::numeric, 1),
                'window_minutes', c.segment_minutes, 'enough', false)
