@@ -189,6 +189,33 @@ def test_a_resolved_incident_does_not_reopen_from_its_own_minutes(conn: Conn) ->
     ]
 
 
+def test_a_quiet_incident_resolves_soon_after_it_ends(conn: Conn) -> None:
+    # 3 operations a minute: errors are judged by the 60-minute window, which holds the
+    # incident's minutes for an hour after it ends. While a finding is live and the
+    # sequential test says the recent minutes favour the baseline, that window's breach is
+    # the past: the finding resolves after auditor.clear_after calm evaluations, not an hour
+    # later (where it would hide the implementation's next incident in its related list).
+    quiet = BASE.but(rpm=3)
+    start = recent_start(HISTORY * 2 + 50)
+    emit(conn, quiet, start, HISTORY * 2, 0.31)
+    end = start + timedelta(minutes=HISTORY * 2)
+    roll_up(conn, end)
+    conn.execute(
+        "SELECT id FROM cachemon.compute_baseline('new', %s, %s)",
+        (timedelta(minutes=HISTORY * 2), end),
+    )
+    conn.execute("DELETE FROM cachemon.cache_auditor_observations")
+    _play(conn, [(quiet.but(error_rate=0.25), 20), (quiet, 30)], end)
+    found = conn.execute(
+        "SELECT resolved_at, message FROM cachemon.cache_auditor_observations"
+        " WHERE implementation_type = 'new' AND rule = 'error_rate' ORDER BY id"
+    ).fetchall()
+    assert len(found) == 1, [f["message"] for f in found]
+    assert found[0]["resolved_at"] is not None, "still open 30 minutes after the incident"
+    after = (found[0]["resolved_at"] - (end + timedelta(minutes=20))).total_seconds() / 60
+    assert after <= 15.1, after
+
+
 def test_clean_traffic_stays_quiet(conn: Conn) -> None:
     start = _baselined(conn, 40)
     stats = _play(conn, [(BASE, 40)], start)

@@ -62,7 +62,12 @@ BEGIN
      * - Rules return one row per window and metric (details.window_minutes, details.enough).
      *   Per metric, the window deciding "clear" is auditor.window (else the shortest longer
      *   window with enough traffic); a breach in any window counts, except a breach in a
-     *   longer window while the deciding window is clear (that is the past, not now).
+     *   longer window while the deciding window is clear (that is the past, not now). Since
+     *   revision 0010, while the rule has a live finding for that implementation and the
+     *   sequential test of the metric says its last auditor.window favours the baseline
+     *   (details.recent <= 0), a deciding window longer than auditor.window is clear and its
+     *   breach does not count: it still holds the incident's minutes (up to an hour for p99
+     *   at night), and the finding would stay open that long and swallow the next incident.
      * - One incident, one finding: when a rule would open a finding while the implementation
      *   already has a live one (another rule) that breached within the last three
      *   auditor.window lengths, it opens nothing; it is listed in the live
@@ -173,12 +178,33 @@ BEGIN
                    coalesce((u.details ->> 'enough')::boolean, u.state <> 'hold') AS enough
               FROM unnest(v_all) AS u
              WHERE u.implementation_type IS NOT NULL
+        ), calm AS (
+            -- Per (implementation, rule, metric) with a live finding of that rule: the
+            -- sequential test says the last auditor.window favours the baseline over the
+            -- breached threshold (details.recent <= 0). A window longer than auditor.window
+            -- (the deciding window of a quiet hour: p99 at night needs 60 minutes) still
+            -- holds the incident's minutes for up to an hour after it ended; while the
+            -- recent minutes are calm its breach is the past, and the metric is clear.
+            SELECT f0.implementation_type, f0.rule, f0.metric
+              FROM f0
+             WHERE f0.details ->> 'test' = 'sequential'
+               AND EXISTS (SELECT 1 FROM cachemon.cache_auditor_observations AS o
+                            WHERE o.implementation_type = f0.implementation_type
+                              AND o.rule = f0.rule AND o.resolved_at IS NULL)
+             GROUP BY f0.implementation_type, f0.rule, f0.metric
+            HAVING bool_and(coalesce((f0.details ->> 'recent')::double precision, 1) <= 0)
         ), judge AS (
             -- Per (implementation, rule, metric) the window that decides "clear": auditor.window,
-            -- else the shortest longer window with enough traffic.
+            -- else the shortest longer window with enough traffic; a longer one is clear
+            -- while the sequential test is calm (above).
             SELECT DISTINCT ON (f0.implementation_type, f0.rule, f0.metric)
-                   f0.implementation_type, f0.rule, f0.metric, f0.k AS judge_k, f0.state AS judge_state
+                   f0.implementation_type, f0.rule, f0.metric, f0.k AS judge_k,
+                   CASE WHEN f0.k > v_base_k AND c.metric IS NOT NULL THEN 'clear'
+                        ELSE f0.state END AS judge_state
               FROM f0
+              LEFT JOIN calm AS c
+                ON c.implementation_type = f0.implementation_type AND c.rule = f0.rule
+               AND c.metric IS NOT DISTINCT FROM f0.metric
              WHERE f0.enough AND f0.k >= v_base_k
              ORDER BY f0.implementation_type, f0.rule, f0.metric, f0.k
         ), f1 AS (
@@ -190,7 +216,8 @@ BEGIN
             -- were one incident, they must not open a second finding.
             SELECT f0.*, j.judge_k, j.judge_state,
                    f0.state = 'breach'
-                   AND (j.judge_k IS NULL OR f0.k <= j.judge_k OR j.judge_state <> 'clear')
+                   AND (j.judge_k IS NULL OR f0.k < j.judge_k
+                        OR (f0.k = j.judge_k AND f0.k <= v_base_k) OR j.judge_state <> 'clear')
                    AND (f0.k <= v_base_k
                         OR v_window_end - pg_catalog.make_interval(mins => f0.k)
                            >= coalesce(lr.resolved_at, '-infinity')) AS counts
