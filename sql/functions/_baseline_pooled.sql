@@ -42,10 +42,7 @@ BEGIN
      *   by 1 + warning/100 and 1 + critical/100 of the response_time rule (above_warning,
      *   above_critical: what the share above the line becomes when every latency is that
      *   much slower), and phi, the quasi-binomial dispersion of the minute counts above the
-     *   line (mean squared Pearson residual without the top 1%, 1..20); since revision
-     *   0010 also the shares above the threshold lines themselves, the expected quantile
-     *   times 1 + warning/100 and 1 + critical/100 (above_warning_line, above_critical_line:
-     *   how often the baseline's own requests reach the thresholds). The sequential test
+     *   line (mean squared Pearson residual without the top 1%, 1..20). The sequential test
      *   (cachemon._cusum) counts requests above exactly these lines, so its expected rate is
      *   this baseline's own, sketch buckets and hour profile included.
      * Expected values used for the residuals are the hour's when profiled, else the window's.
@@ -127,7 +124,7 @@ BEGIN
           FROM resid AS r
     ), lines AS (
         -- counts above the tail lines, per minute (sketch keys above the line's key)
-        SELECT b.latency_count AS n, v.metric, u.c0, u.cw, u.cc, u.cwl, u.ccl
+        SELECT b.latency_count AS n, v.metric, u.c0, u.cw, u.cc
           FROM pg_temp._cachemon_baseline_minutes AS b
           JOIN expect AS e ON e.hour = b.hour
          CROSS JOIN (SELECT 1 + r.warning_threshold / 100.0 AS fw, 1 + r.critical_threshold / 100.0 AS fc
@@ -137,30 +134,25 @@ BEGIN
          CROSS JOIN LATERAL (
                SELECT coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line)), 0) AS c0,
                       coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line / f.fw)), 0) AS cw,
-                      coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line / f.fc)), 0) AS cc,
-                      coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line * f.fw)), 0) AS cwl,
-                      coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line * f.fc)), 0) AS ccl
+                      coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line / f.fc)), 0) AS cc
                  FROM unnest((b.sketch).keys, (b.sketch).counts) AS s (k, c)) AS u
          WHERE b.latency_count > 0 AND b.sketch IS NOT NULL AND v.line > 0
     ), tail_rate AS (
         SELECT l.metric, sum(l.c0) / sum(l.n) AS above, sum(l.cw) / sum(l.n) AS above_warning,
-               sum(l.cc) / sum(l.n) AS above_critical, sum(l.cwl) / sum(l.n) AS above_warning_line,
-               sum(l.ccl) / sum(l.n) AS above_critical_line
+               sum(l.cc) / sum(l.n) AS above_critical
           FROM lines AS l GROUP BY l.metric HAVING sum(l.n) > 0
     ), tail_resid AS (
         SELECT l.metric, power(l.c0 - l.n * t.above, 2)
                    / NULLIF(l.n * t.above * (1 - t.above), 0) AS r2
           FROM lines AS l JOIN tail_rate AS t ON t.metric = l.metric
     ), tail AS (
-        SELECT t.metric, t.above, t.above_warning, t.above_critical, t.above_warning_line,
-               t.above_critical_line,
+        SELECT t.metric, t.above, t.above_warning, t.above_critical,
                least(greatest(coalesce(avg(x.r2) FILTER (WHERE x.r2 <= c.cut), 1), 1), 20) AS phi
           FROM tail_rate AS t
           JOIN tail_resid AS x ON x.metric = t.metric
           JOIN (SELECT y.metric, percentile_cont(0.99) WITHIN GROUP (ORDER BY y.r2) AS cut
                   FROM tail_resid AS y GROUP BY y.metric) AS c ON c.metric = t.metric
-         GROUP BY t.metric, t.above, t.above_warning, t.above_critical, t.above_warning_line,
-                  t.above_critical_line
+         GROUP BY t.metric, t.above, t.above_warning, t.above_critical
     ), disp AS (
         SELECT 100.0 * sqrt(greatest(power(1.4826 * (SELECT percentile_cont(0.5) WITHIN GROUP (
                    ORDER BY abs(k.d_hit - d.m_hit)) FROM blk AS k), 2) - coalesce(d.m_v, 0), 0)) AS hit_tau,
@@ -184,8 +176,7 @@ BEGIN
                 'p95_log_sd', d.sd95, 'p99_log_sd', d.sd99) FROM disp AS d),
         'tail', (SELECT pg_catalog.jsonb_object_agg(t.metric, pg_catalog.jsonb_build_object(
                 'above', t.above, 'above_warning', t.above_warning,
-                'above_critical', t.above_critical, 'above_warning_line', t.above_warning_line,
-                'above_critical_line', t.above_critical_line, 'phi', t.phi)) FROM tail AS t),
+                'above_critical', t.above_critical, 'phi', t.phi)) FROM tail AS t),
         'pooled_hourly', pg_catalog.jsonb_build_object('pooled', (
             SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
                 'requests_per_minute', pg_catalog.jsonb_object_agg(e.hour::text, e.rpm)

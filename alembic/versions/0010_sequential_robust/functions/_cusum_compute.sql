@@ -36,11 +36,7 @@ BEGIN
      * hour; latency: the share of the baseline's own requests above the same lines,
      * statistics.tail), p1 the rate the threshold implies (error: the threshold itself, at
      * least 1.5 p0 / 3 p0; misses: 1 - hit rate x (1 - threshold); latency: the baseline's
-     * share above the line divided by 1 + threshold, i.e. every request that much slower;
-     * since revision 0010 two more latency designs, 'quantile at warning' / 'quantile at
-     * critical', count the requests above the threshold line itself, the baseline's
-     * quantile x (1 + threshold / 100), with p0 the baseline's own share above it and
-     * p1 = 1 - q: the quantile has reached the threshold, whatever the shape of the change),
+     * share above the line divided by 1 + threshold, i.e. every request that much slower),
      * phi the baseline's dispersion (error_rate_phi; 1 + n tau^2 / (p0 (1 - p0)) for hit
      * rates; the tail's phi). The statistic is S = max(0, S + x) from the start of the
      * lookback, computed again at every run from the minute rows (W_T - min(0, min W_j) over
@@ -89,8 +85,6 @@ BEGIN
         SELECT * FROM cachemon._auditor_rule('error_rate')
     ), hr AS (
         SELECT * FROM cachemon._auditor_rule('hit_rate_drop')
-    ), rt AS (
-        SELECT * FROM cachemon._auditor_rule('response_time')
     ), q AS MATERIALIZED (
         SELECT qb.* FROM cfg CROSS JOIN LATERAL cachemon._queued_buckets(
             cfg.t_end - pg_catalog.make_interval(mins => cfg.lookback), cfg.t_end) AS qb
@@ -116,7 +110,7 @@ BEGIN
                   FROM m GROUP BY m.implementation_type, m.hour) AS hh
           JOIN cachemon.cache_baseline_metrics AS b
             ON b.implementation_type = hh.implementation_type AND b.is_active
-         CROSS JOIN er CROSS JOIN hr CROSS JOIN rt
+         CROSS JOIN er CROSS JOIN hr
          CROSS JOIN LATERAL (SELECT
                 -- errors: the whole window's pooled rate (an hour of a quiet implementation
                 -- holds a handful of errors: its own rate is noise, 0% or several times the
@@ -138,29 +132,20 @@ BEGIN
                        bp.tau2 / greatest(bp.hit * (1 - bp.hit), 1e-6), NULL, NULL
                   FROM (VALUES ('warning', hr.warning_threshold), ('critical', hr.critical_threshold)) AS d (design, threshold)
                 UNION ALL
-                -- latency, four designs per quantile: 'warning' / 'critical' count the requests
-                -- above the quantile line, p1 what that share becomes when every request is
-                -- that much slower; 'quantile at warning' / 'quantile at critical' count the
-                -- requests above the threshold line itself (the line x (1 + threshold / 100)),
-                -- p1 = 1 - q: the quantile sits at the threshold, whatever the shape of the
-                -- change (a slow tail while the body stays put moves the share above the line
-                -- too little for the first two)
+                -- latency: the requests above the quantile line, p1 what that share becomes
+                -- when every request is that much slower
                 SELECT q.metric, d.design, (bp.tail -> q.metric ->> d.p0_key)::double precision,
-                       coalesce((bp.tail -> q.metric ->> d.p1_key)::double precision, 1 - q.q),
+                       (bp.tail -> q.metric ->> d.p1_key)::double precision,
                        greatest(coalesce((bp.tail -> q.metric ->> 'phi')::double precision, 1), 1), 0,
-                       q.i + d.i, cachemon._baseline_pooled_at(b, q.metric, hh.at) * d.factor
-                  FROM (VALUES ('p50_response_time_ms', 0.5, 1), ('p95_response_time_ms', 0.95, 2),
-                               ('p99_response_time_ms', 0.99, 3)) AS q (metric, q, i)
-                 CROSS JOIN (VALUES ('warning', 'above', 'above_warning', 1.0::double precision, 0),
-                                    ('critical', 'above', 'above_critical', 1.0, 0),
-                                    ('quantile at warning', 'above_warning_line', NULL, 1 + rt.warning_threshold / 100.0, 3),
-                                    ('quantile at critical', 'above_critical_line', NULL, 1 + rt.critical_threshold / 100.0, 6))
-                       AS d (design, p0_key, p1_key, factor, i)
+                       q.i, cachemon._baseline_pooled_at(b, q.metric, hh.at)
+                  FROM (VALUES ('p50_response_time_ms', 1), ('p95_response_time_ms', 2),
+                               ('p99_response_time_ms', 3)) AS q (metric, i)
+                 CROSS JOIN (VALUES ('warning', 'above', 'above_warning'),
+                                    ('critical', 'above', 'above_critical')) AS d (design, p0_key, p1_key)
                 ) AS x (metric, design, p0, p1, phi, phi_n, li, line)
     ), lines AS (
-        -- the nine latency lines of an implementation and hour: the baseline's p50 / p95 /
-        -- p99 (li 1-3, shared by the 'warning' and 'critical' designs), times 1 + warning /
-        -- 100 (4-6) and times 1 + critical / 100 (7-9)
+        -- the latency lines of an implementation and hour: the baseline's p50 / p95 / p99
+        -- of that hour (li 1-3, each shared by the 'warning' and 'critical' designs)
         SELECT p.implementation_type, p.hour, array_agg(p.line_key ORDER BY p.li) AS lk
           FROM (SELECT DISTINCT p0.implementation_type, p0.hour, p0.li, p0.line_key
                   FROM par AS p0 WHERE p0.li IS NOT NULL) AS p
@@ -169,10 +154,7 @@ BEGIN
         -- every minute with its timed requests above each line, in one pass over its sketch
         SELECT m.*,
                (SELECT ARRAY[sum(s.c) FILTER (WHERE s.k > l.lk[1]), sum(s.c) FILTER (WHERE s.k > l.lk[2]),
-                             sum(s.c) FILTER (WHERE s.k > l.lk[3]), sum(s.c) FILTER (WHERE s.k > l.lk[4]),
-                             sum(s.c) FILTER (WHERE s.k > l.lk[5]), sum(s.c) FILTER (WHERE s.k > l.lk[6]),
-                             sum(s.c) FILTER (WHERE s.k > l.lk[7]), sum(s.c) FILTER (WHERE s.k > l.lk[8]),
-                             sum(s.c) FILTER (WHERE s.k > l.lk[9])]
+                             sum(s.c) FILTER (WHERE s.k > l.lk[3])]
                   FROM unnest((m.latency_sketch).keys, (m.latency_sketch).counts) AS s (k, c)
                  WHERE m.latency_sketch IS NOT NULL AND m.lc > 0) AS above
           FROM m LEFT JOIN lines AS l ON l.implementation_type = m.implementation_type AND l.hour = m.hour

@@ -101,11 +101,7 @@ BEGIN
                replace(c.metric, '_response_time_ms', '') || ' response time',
                c.implementation_type, cachemon._fmt(c.observed, 1), cachemon._fmt(c.base, 1),
                c.segment_minutes, cachemon._fmt(c.exceedances, 0), cachemon._fmt(c.events, 0),
-               replace(c.metric, '_response_time_ms', '')
-                   || CASE c.design WHEN 'quantile at warning' THEN ' + ' || cachemon._fmt(r.warning_threshold, 0) || '%'
-                                    WHEN 'quantile at critical' THEN ' + ' || cachemon._fmt(r.critical_threshold, 0) || '%'
-                                    ELSE '' END,
-               cachemon._fmt(c.expected_exceedances, 1),
+               replace(c.metric, '_response_time_ms', ''), cachemon._fmt(c.expected_exceedances, 1),
                cachemon._fmt(100.0 * (c.observed - c.base) / NULLIF(c.base, 0), 1),
                cachemon._fmt(c.statistic, 1), cachemon._fmt(c.threshold, 1)),
            CASE WHEN j.state = 'breach' THEN pg_catalog.format(v_rec, c.implementation_type) END,

@@ -1,18 +1,19 @@
-"""Quantile designs in the sequential latency test; the baseline's shares above the threshold lines.
+"""Sequential test: no alarm carried by one minute, one sketch pass per minute; calm recovery.
 
-Revision ID: 0010_quantile_designs
+Revision ID: 0010_sequential_robust
 Revises: 0009_sequential
 Create Date: 2026-11-30
 
-No table changes: three functions change (frozen in the folder of the same name), and a
-downgrade puts back their 0009 copies.
+No table changes: the sequential test's alarm level, the rules' details.cusum_threshold and
+run_auditor's recovery of long deciding windows change (functions frozen in the folder of the
+same name); a downgrade puts back their 0009 copies.
 
 The SQL this revision runs lives in the folder of the same name (see alembic/README.md).
 """
 
 from orchestrator.migrations import downgrade_revision, upgrade_revision
 
-revision = "0010_quantile_designs"
+revision = "0010_sequential_robust"
 down_revision = "0009_sequential"
 branch_labels = None
 depends_on = None
