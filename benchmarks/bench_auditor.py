@@ -505,7 +505,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def report(results: list[SeedResult], days: float, history_days: float) -> bool:
-    def line(rs: list[SeedResult], label: str) -> dict[str, float]:
+    def line(rs: list[SeedResult], label: str, detail: bool = False) -> dict[str, float]:
         found = [f for r in rs for f in r.found]
         missed = [m for r in rs for m in r.missed]
         should = len(found) + len(missed)
@@ -545,12 +545,12 @@ def report(results: list[SeedResult], days: float, history_days: float) -> bool:
         for r in rs:
             for m in r.missed:
                 print(f"   seed {r.seed}: missed {m.name}")
-            if len(rs) == 1:
+            if detail:
                 for impl, txt in r.baselines.items():
                     print(f"   baseline {impl}: {txt}")
                 for txt in r.false_detail:
                     print(f"   false: {txt}")
-            if len(rs) == 1:
+            if detail:
                 for sc, d, rv, n in r.found:
                     rtxt = "open at the end" if rv is None else f"resolved {rv:.0f} min after"
                     assert sc.start is not None
@@ -580,7 +580,7 @@ def report(results: list[SeedResult], days: float, history_days: float) -> bool:
         f"day(s) each after {history_days} days of history"
     )
     for r in results:
-        line([r], f"seed {r.seed} ({r.seconds:.0f} s)")
+        line([r], f"seed {r.seed} ({r.seconds:.0f} s)", detail=len(results) == 1)
     o = line(results, "overall")
     ok = (
         o["recall"] >= 95
