@@ -183,31 +183,58 @@ def test_a_resolved_incident_does_not_reopen_from_its_own_minutes(conn: Conn) ->
     ]
 
 
-def test_a_quiet_incident_resolves_soon_after_it_ends(conn: Conn) -> None:
-    # 3 operations a minute: errors are judged by the 60-minute window, which holds the
-    # incident's minutes for an hour after it ends. While a finding is live and the
-    # sequential test says the recent minutes favour the baseline, that window's breach is
-    # the past: the finding resolves after auditor.clear_after calm evaluations, not an hour
-    # later (where it would hide the implementation's next incident in its related list).
-    quiet = BASE.but(rpm=3)
-    start = recent_start(HISTORY * 2 + 50)
-    emit(conn, quiet, start, HISTORY * 2, 0.31)
-    end = start + timedelta(minutes=HISTORY * 2)
+def _baselined_at(conn: Conn, traffic: Traffic, history: int, play_minutes: int) -> datetime:
+    """``history`` minutes of ``traffic``, rolled up and baselined; return where play starts."""
+    start = recent_start(history + play_minutes)
+    emit(conn, traffic, start, history, 0.31)
+    end = start + timedelta(minutes=history)
     roll_up(conn, end)
     conn.execute(
         "SELECT id FROM cachemon.compute_baseline('new', %s, %s)",
-        (timedelta(minutes=HISTORY * 2), end),
+        (timedelta(minutes=history), end),
     )
     conn.execute("DELETE FROM cachemon.cache_auditor_observations")
-    _play(conn, [(quiet.but(error_rate=0.25), 20), (quiet, 30)], end)
-    found = conn.execute(
-        "SELECT resolved_at, message FROM cachemon.cache_auditor_observations"
-        " WHERE implementation_type = 'new' AND rule = 'error_rate' ORDER BY id"
+    return end
+
+
+def _findings(conn: Conn, rule: str) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT (details->>'opened_at')::timestamptz AS opened_at, resolved_at, message"
+        " FROM cachemon.cache_auditor_observations"
+        " WHERE implementation_type = 'new' AND rule = %s ORDER BY id",
+        (rule,),
     ).fetchall()
+
+
+def test_an_incident_at_night_resolves_soon_after_it_ends(conn: Conn) -> None:
+    # 45 timed requests a minute: p99 is judged by the 60-minute window (a shorter one
+    # holds too few requests beyond p99), which keeps the incident's minutes for an hour
+    # after it ends. Once the sequential test's reverse CUSUM (details.recovery) reaches
+    # h / 2, the minutes since favour the baseline e^5.5 to one and that window is clear:
+    # the finding resolves within minutes, where 0009 kept it open the whole hour (and
+    # listed the implementation's next incident in it instead of opening one).
+    night = BASE.but(rpm=45)
+    end = _baselined_at(conn, night, HISTORY * 2, 45)
+    _play(conn, [(night.but(hit_ms=8.0, miss_ms=60.0), 15), (night, 30)], end)
+    found = _findings(conn, "response_time")
     assert len(found) == 1, [f["message"] for f in found]
     assert found[0]["resolved_at"] is not None, "still open 30 minutes after the incident"
-    after = (found[0]["resolved_at"] - (end + timedelta(minutes=20))).total_seconds() / 60
-    assert after <= 15.1, after
+    after = (found[0]["resolved_at"] - (end + timedelta(minutes=15))).total_seconds() / 60
+    assert after <= 20.1, after
+
+
+def test_a_quiet_incident_is_not_resolved_while_it_lasts(conn: Conn) -> None:
+    # 2 operations a minute with 12% errors: several minutes in a row without an error are
+    # likely, and the last 5 minutes then favour the baseline a little. That is no evidence
+    # of recovery (the reverse CUSUM stays far below h / 2), so the finding stays open.
+    quiet = BASE.but(rpm=2)
+    end = _baselined_at(conn, quiet, HISTORY * 3, 60)
+    _play(conn, [(quiet.but(error_rate=0.12), 60)], end)
+    found = _findings(conn, "error_rate")
+    assert found, "12% errors at 2 operations a minute for an hour were not found"
+    assert [f["resolved_at"] for f in found] == [None], [
+        (f["opened_at"], f["resolved_at"]) for f in found
+    ]
 
 
 def test_clean_traffic_stays_quiet(conn: Conn) -> None:
@@ -252,8 +279,9 @@ def recursion_db(pg_server: Any, template_url: str) -> Iterator[tuple[Conn, date
     cut=st.integers(min_value=0, max_value=29),
 )
 def test_statistic_is_the_cusum_recursion(recursion_db: Any, errors: list[int], cut: int) -> None:
-    """S from _cusum equals max(0, S + x) minute by minute, x the capped error LLR, and its
-    threshold is greatest(h, h / 2 + the largest x since S was last 0)."""
+    """S from _cusum equals max(0, S + x) minute by minute, x the capped error LLR; its
+    threshold is greatest(h, h / 2 + the largest x since S was last 0), and its recovery the
+    reverse CUSUM max(0, R - x) since then."""
     conn, start = recursion_db
     for i, e in enumerate(errors):
         conn.execute(
@@ -278,11 +306,12 @@ def test_statistic_is_the_cusum_recursion(recursion_db: Any, errors: list[int], 
         " WHERE implementation_type = 'new' AND bucket >= %s AND bucket < %s ORDER BY bucket",
         (end - timedelta(minutes=lookback), end),
     ).fetchall()
-    # per design (warning, then critical: the critical one wins a tie) the statistic and
-    # the largest increment since its last reset to 0 (the segment's strongest minute)
-    expected, strongest = -1.0, 0.0
+    # per design (warning, then critical: the critical one wins a tie) the statistic, the
+    # largest increment since its last reset to 0 (the segment's strongest minute) and the
+    # reverse CUSUM R = max(0, R - x) of the same excursion (0 at every reset)
+    expected, strongest, recovery = -1.0, 0.0, 0.0
     for p1 in (max(0.01, 1.5 * p0), max(0.05, 3 * p0)):
-        s, top = 0.0, 0.0
+        s, top, back = 0.0, 0.0, 0.0
         for r in rows:
             n, c = float(r["n"]), float(r["c"])
             x = min(
@@ -290,10 +319,12 @@ def test_statistic_is_the_cusum_recursion(recursion_db: Any, errors: list[int], 
             )
             s = max(0.0, s + x)
             top = 0.0 if s == 0.0 else max(top, x)
+            back = 0.0 if s == 0.0 else max(0.0, back - x)
         if s >= expected:
-            expected, strongest = s, top
+            expected, strongest, recovery = s, top, back
     got = conn.execute(
-        "SELECT statistic, threshold FROM cachemon._cusum(%s) WHERE metric = 'error_rate'",
+        "SELECT statistic, threshold, recovery FROM cachemon._cusum(%s)"
+        " WHERE metric = 'error_rate'",
         (end + timedelta(seconds=5),),
     ).fetchone()
     assert got is not None
@@ -301,6 +332,7 @@ def test_statistic_is_the_cusum_recursion(recursion_db: Any, errors: list[int], 
     # the level to reach: h, or h / 2 above the strongest minute (one minute cannot be most
     # of an alarm)
     assert float(got["threshold"]) == pytest.approx(max(h, h / 2 + strongest), rel=1e-9, abs=1e-9)
+    assert float(got["recovery"]) == pytest.approx(recovery, rel=1e-9, abs=1e-9)
 
 
 def test_settings_are_checked(conn: Conn) -> None:

@@ -12,7 +12,8 @@ RETURNS TABLE (
     expected_exceedances double precision,
     observed double precision,
     base double precision,
-    recent double precision
+    recent double precision,
+    recovery double precision
 )
 LANGUAGE plpgsql
 STABLE
@@ -34,7 +35,7 @@ BEGIN
            INTO v_cached USING p_now;
     END IF;
     IF v_cached THEN
-        RETURN QUERY EXECUTE 'SELECT implementation_type, metric, design, statistic, threshold, segment_start, segment_minutes, events, exceedances, expected_exceedances, observed, base, recent FROM pg_temp._cachemon_cusum WHERE p_now = $1'
+        RETURN QUERY EXECUTE 'SELECT implementation_type, metric, design, statistic, threshold, segment_start, segment_minutes, events, exceedances, expected_exceedances, observed, base, recent, recovery FROM pg_temp._cachemon_cusum WHERE p_now = $1'
             USING p_now;
         RETURN;
     END IF;

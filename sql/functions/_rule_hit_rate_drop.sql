@@ -81,7 +81,7 @@ BEGIN
            CASE WHEN j.state = 'breach' THEN pg_catalog.format(v_rec, c.implementation_type) END,
            pg_catalog.jsonb_build_object('test', 'sequential', 'cusum', round(c.statistic::numeric, 2),
                'cusum_threshold', c.threshold, 'design', c.design, 'segment_start', c.segment_start,
-               'recent', round(c.recent::numeric, 2),
+               'recent', round(c.recent::numeric, 2), 'recovery', round(c.recovery::numeric, 2),
                'misses', c.exceedances, 'expected_misses', round(c.expected_exceedances::numeric, 1),
                'window_minutes', c.segment_minutes, 'enough', false)
       FROM cachemon._cusum(p_now) AS c CROSS JOIN cachemon._auditor_rule('hit_rate_drop') AS r

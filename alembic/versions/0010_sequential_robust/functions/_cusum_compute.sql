@@ -12,7 +12,8 @@ RETURNS TABLE (
     expected_exceedances double precision,
     observed double precision,
     base double precision,
-    recent double precision
+    recent double precision,
+    recovery double precision
 )
 LANGUAGE plpgsql
 STABLE
@@ -49,6 +50,15 @@ BEGIN
      * so its value is biased up, most of all by its worst minute (one stalled minute with
      * 90% errors, or all requests 8x slower, would carry a whole segment past a threshold);
      * without it a near miss (errors at 0.6% against 1%) does not read as a breach.
+     *
+     * recovery is the reverse CUSUM of the current excursion, R = max(0, R - x) from the
+     * segment's start, i.e. the drawdown of W from its highest point in the segment (the
+     * statistic's peak minus its value now): the evidence for "as in the baseline" against
+     * "threshold breached" since the peak. run_auditor takes recovery >= h / 2 (the minutes
+     * since favour the baseline e^(h/2) to one), or a statistic back at 0, as the sign that
+     * an incident is over where a long window still holds its minutes; at 2 operations a
+     * minute with 12% errors five minutes without an error are not that (0.1), after a
+     * latency x2 at night ten normal minutes are (about 0.5 a minute).
      *
      * recent is the sum of the increments over the last auditor.window: the rules judge the
      * test only while it is positive (the excursion is still growing). After an incident
@@ -219,7 +229,12 @@ BEGIN
                    AS expected,
                max(r.phi) FILTER (WHERE r.in_seg) AS phi,
                max(r.x) FILTER (WHERE r.in_seg) AS worst_x,
-               coalesce(sum(r.x) FILTER (WHERE r.bucket >= c.t_end - c.recent_window), 0) AS recent
+               coalesce(sum(r.x) FILTER (WHERE r.bucket >= c.t_end - c.recent_window), 0) AS recent,
+               -- the reverse CUSUM of the current excursion: the drawdown of W from its
+               -- highest point in the segment (0 when the segment is empty)
+               coalesce(max(r.w_sum) FILTER (WHERE r.in_seg), 0)
+                   - coalesce((array_agg(r.w_sum ORDER BY r.bucket DESC) FILTER (WHERE r.in_seg))[1], 0)
+                   AS recovery
           FROM ranked AS r CROSS JOIN cfg AS c
          GROUP BY r.implementation_type, r.metric, r.design
     ), best AS (
@@ -250,13 +265,13 @@ BEGIN
                         ELSE cachemon._baseline_pooled_at(b, bs.metric, cfg.t_end) END
               FROM cachemon.cache_baseline_metrics AS b
              WHERE b.implementation_type = bs.implementation_type AND b.is_active),
-           bs.recent
+           bs.recent, bs.recovery
       FROM best AS bs CROSS JOIN cfg;
 END
 $function$;
 
 COMMENT ON FUNCTION cachemon._cusum_compute(timestamptz) IS
-    'Internal: the computation behind cachemon._cusum (the auditor''s sequential test, served from run_auditor''s per-run cache when it can). Per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms) the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline, quasi-likelihood, each minute capped at 0.6 h) over the last auditor.cusum_minutes, with the segment that carries it. A rule breaches on it when statistic >= threshold (auditor.cusum_h) and the segment''s value is beyond the rule''s threshold.';
+    'Internal: the computation behind cachemon._cusum (the auditor''s sequential test, served from run_auditor''s per-run cache when it can). Per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms) the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline, quasi-likelihood, each minute capped at 0.6 h) over the last auditor.cusum_minutes, with the segment that carries it, the level it must reach (greatest(h, h/2 + its strongest minute)) and the reverse CUSUM (recovery). A rule breaches on it when statistic >= threshold (auditor.cusum_h) and the segment''s value is beyond the rule''s threshold.';
 
 REVOKE ALL ON FUNCTION cachemon._cusum_compute(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon._cusum_compute(timestamptz) TO cachemon_reader, cachemon_admin;

@@ -64,8 +64,9 @@ BEGIN
      *   window with enough traffic); a breach in any window counts, except a breach in a
      *   longer window while the deciding window is clear (that is the past, not now). Since
      *   revision 0010, while the rule has a live finding for that implementation and the
-     *   sequential test of the metric says its last auditor.window favours the baseline
-     *   (details.recent <= 0), a deciding window longer than auditor.window is clear and its
+     *   sequential test's reverse CUSUM for the metric (details.recovery) has reached
+     *   auditor.cusum_h / 2 (or its statistic is 0), a deciding window longer than
+     *   auditor.window is clear and its
      *   breach does not count: it still holds the incident's minutes (up to an hour for p99
      *   at night), and the finding would stay open that long and swallow the next incident.
      * - One incident, one finding: when a rule would open a finding while the implementation
@@ -180,11 +181,12 @@ BEGIN
              WHERE u.implementation_type IS NOT NULL
         ), calm AS (
             -- Per (implementation, rule, metric) with a live finding of that rule: the
-            -- sequential test says the last auditor.window favours the baseline over the
-            -- breached threshold (details.recent <= 0). A window longer than auditor.window
-            -- (the deciding window of a quiet hour: p99 at night needs 60 minutes) still
-            -- holds the incident's minutes for up to an hour after it ended; while the
-            -- recent minutes are calm its breach is the past, and the metric is clear.
+            -- sequential test's reverse CUSUM (details.recovery, the evidence for "as in the
+            -- baseline" since its peak) has reached auditor.cusum_h / 2, or the statistic is
+            -- back at 0. A window longer than auditor.window (the deciding window of a quiet
+            -- hour: p99 at night needs 60 minutes) still holds the incident's minutes for up
+            -- to an hour after it ended; once the minutes since favour the baseline that
+            -- strongly, its breach is the past, and the metric is clear.
             SELECT f0.implementation_type, f0.rule, f0.metric
               FROM f0
              WHERE f0.details ->> 'test' = 'sequential'
@@ -192,7 +194,9 @@ BEGIN
                             WHERE o.implementation_type = f0.implementation_type
                               AND o.rule = f0.rule AND o.resolved_at IS NULL)
              GROUP BY f0.implementation_type, f0.rule, f0.metric
-            HAVING bool_and(coalesce((f0.details ->> 'recent')::double precision, 1) <= 0)
+            HAVING bool_and(coalesce((f0.details ->> 'cusum')::double precision, 1) = 0
+                            OR coalesce((f0.details ->> 'recovery')::double precision, 0)
+                               >= cachemon._setting('auditor.cusum_h')::double precision / 2)
         ), judge AS (
             -- Per (implementation, rule, metric) the window that decides "clear": auditor.window,
             -- else the shortest longer window with enough traffic; a longer one is clear

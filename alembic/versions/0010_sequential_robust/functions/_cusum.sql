@@ -1,0 +1,50 @@
+CREATE OR REPLACE FUNCTION cachemon._cusum(p_now timestamptz)
+RETURNS TABLE (
+    implementation_type text,
+    metric text,
+    design text,
+    statistic double precision,
+    threshold double precision,
+    segment_start timestamptz,
+    segment_minutes integer,
+    events double precision,
+    exceedances double precision,
+    expected_exceedances double precision,
+    observed double precision,
+    base double precision,
+    recent double precision,
+    recovery double precision
+)
+LANGUAGE plpgsql
+STABLE
+ROWS 16
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_cached boolean := false;
+BEGIN
+    /*
+     * The auditor's sequential test (one-sided CUSUM per implementation and metric; the
+     * statistics are described at cachemon._cusum_compute). run_auditor computes it once per
+     * run into the temporary table _cachemon_cusum (dropped when the run ends) and the three
+     * rules that judge it (error_rate, hit_rate_drop, response_time) read it from here; called
+     * on its own, or for another p_now, it computes.
+     */
+    IF pg_catalog.to_regclass('pg_temp._cachemon_cusum') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_temp._cachemon_cusum_keys WHERE p_now = $1)'
+           INTO v_cached USING p_now;
+    END IF;
+    IF v_cached THEN
+        RETURN QUERY EXECUTE 'SELECT implementation_type, metric, design, statistic, threshold, segment_start, segment_minutes, events, exceedances, expected_exceedances, observed, base, recent, recovery FROM pg_temp._cachemon_cusum WHERE p_now = $1'
+            USING p_now;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM cachemon._cusum_compute(p_now);
+END
+$function$;
+
+COMMENT ON FUNCTION cachemon._cusum(timestamptz) IS
+    'Internal: the auditor''s sequential test per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms): the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline), its segment and the segment''s value, as of p_now (cached per run_auditor run). A rule breaches on it when statistic >= threshold (auditor.cusum_h) and the segment''s value without its worst minute is beyond the rule''s threshold.';
+
+REVOKE ALL ON FUNCTION cachemon._cusum(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cachemon._cusum(timestamptz) TO cachemon_reader, cachemon_admin;
