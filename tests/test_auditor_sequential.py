@@ -36,15 +36,21 @@ def _h(conn: Conn) -> float:
     return float(_one(conn, "SELECT cachemon._setting('auditor.cusum_h') AS h")["h"])
 
 
-def _baselined(conn: Conn, play_minutes: int) -> datetime:
-    """HISTORY minutes of clean traffic, rolled up and baselined; return where play starts."""
-    start = recent_start(HISTORY + play_minutes)
-    emit(conn, BASE, start, HISTORY, 0.21)
-    end = start + timedelta(minutes=HISTORY)
+def _baselined(
+    conn: Conn,
+    play_minutes: int,
+    traffic: Traffic = BASE,
+    history: int = HISTORY,
+    seed: float = 0.21,
+) -> datetime:
+    """``history`` minutes of ``traffic``, rolled up and baselined; return where play starts."""
+    start = recent_start(history + play_minutes)
+    emit(conn, traffic, start, history, seed)
+    end = start + timedelta(minutes=history)
     roll_up(conn, end)
     conn.execute(
         "SELECT id FROM cachemon.compute_baseline('new', %s, %s)",
-        (timedelta(minutes=HISTORY), end),
+        (timedelta(minutes=history), end),
     )
     conn.execute("DELETE FROM cachemon.cache_auditor_observations")
     conn.execute("DELETE FROM cachemon._audit_state")
@@ -138,14 +144,7 @@ def test_a_quiet_implementation_is_judged_too(conn: Conn) -> None:
     # 12 operations a minute: no 5-minute window holds the 50 operations the window test
     # needs, but 6% errors against a 0.2% background is evidence within minutes
     quiet = BASE.but(rpm=12)
-    start = recent_start(HISTORY + 30)
-    emit(conn, quiet, start, HISTORY, 0.23)
-    end = start + timedelta(minutes=HISTORY)
-    roll_up(conn, end)
-    conn.execute(
-        "SELECT id FROM cachemon.compute_baseline('new', %s, %s)", (timedelta(minutes=HISTORY), end)
-    )
-    conn.execute("DELETE FROM cachemon.cache_auditor_observations")
+    end = _baselined(conn, 30, quiet, HISTORY, 0.23)
     _play(conn, [(quiet, 5), (quiet.but(error_rate=0.06), 25)], end)
     found = _opened(conn, "error_rate")
     assert found, "6% errors at 12 operations a minute for 25 minutes were not found"
@@ -159,15 +158,7 @@ def test_a_resolved_incident_does_not_reopen_from_its_own_minutes(conn: Conn) ->
     # test's segment keeps the incident for a while after it ends. Neither may open a second
     # finding from the minutes of an incident a person already resolved.
     quiet = BASE.but(rpm=3)
-    start = recent_start(HISTORY * 2 + 60)
-    emit(conn, quiet, start, HISTORY * 2, 0.29)
-    end = start + timedelta(minutes=HISTORY * 2)
-    roll_up(conn, end)
-    conn.execute(
-        "SELECT id FROM cachemon.compute_baseline('new', %s, %s)",
-        (timedelta(minutes=HISTORY * 2), end),
-    )
-    conn.execute("DELETE FROM cachemon.cache_auditor_observations")
+    end = _baselined(conn, 60, quiet, HISTORY * 2, 0.29)
     _play(conn, [(quiet.but(error_rate=0.25), 20)], end)
     assert len(_opened(conn, "error_rate")) == 1
     resolved_at = end + timedelta(minutes=20, seconds=10)
@@ -181,20 +172,6 @@ def test_a_resolved_incident_does_not_reopen_from_its_own_minutes(conn: Conn) ->
     assert len(_opened(conn, "error_rate")) == 1, [
         f["message"] for f in _opened(conn, "error_rate")
     ]
-
-
-def _baselined_at(conn: Conn, traffic: Traffic, history: int, play_minutes: int) -> datetime:
-    """``history`` minutes of ``traffic``, rolled up and baselined; return where play starts."""
-    start = recent_start(history + play_minutes)
-    emit(conn, traffic, start, history, 0.31)
-    end = start + timedelta(minutes=history)
-    roll_up(conn, end)
-    conn.execute(
-        "SELECT id FROM cachemon.compute_baseline('new', %s, %s)",
-        (timedelta(minutes=history), end),
-    )
-    conn.execute("DELETE FROM cachemon.cache_auditor_observations")
-    return end
 
 
 def _findings(conn: Conn, rule: str) -> list[dict[str, Any]]:
@@ -214,7 +191,7 @@ def test_an_incident_at_night_resolves_soon_after_it_ends(conn: Conn) -> None:
     # the finding resolves within minutes, where 0009 kept it open the whole hour (and
     # listed the implementation's next incident in it instead of opening one).
     night = BASE.but(rpm=45)
-    end = _baselined_at(conn, night, HISTORY * 2, 45)
+    end = _baselined(conn, 45, night, HISTORY * 2, 0.31)
     _play(conn, [(night.but(hit_ms=8.0, miss_ms=60.0), 15), (night, 30)], end)
     found = _findings(conn, "response_time")
     assert len(found) == 1, [f["message"] for f in found]
@@ -228,7 +205,7 @@ def test_a_quiet_incident_is_not_resolved_while_it_lasts(conn: Conn) -> None:
     # likely, and the last 5 minutes then favour the baseline a little. That is no evidence
     # of recovery (the reverse CUSUM stays far below h / 2), so the finding stays open.
     quiet = BASE.but(rpm=2)
-    end = _baselined_at(conn, quiet, HISTORY * 3, 60)
+    end = _baselined(conn, 60, quiet, HISTORY * 3, 0.31)
     _play(conn, [(quiet.but(error_rate=0.12), 60)], end)
     found = _findings(conn, "error_rate")
     assert found, "12% errors at 2 operations a minute for an hour were not found"
