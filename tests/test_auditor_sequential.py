@@ -258,7 +258,8 @@ def recursion_db(pg_server: Any, template_url: str) -> Iterator[tuple[Conn, date
 def test_statistic_is_the_cusum_recursion(recursion_db: Any, errors: list[int], cut: int) -> None:
     """S from _cusum equals max(0, S + x) minute by minute, x the capped error LLR; its
     threshold is greatest(h, h / 2 + the largest x since S was last 0), and its recovery the
-    reverse CUSUM max(0, R - x) since then."""
+    reverse CUSUM max(0, R - x) since then (the largest over the designs with S > 0, 0 while
+    a design's last five minutes add evidence against the baseline)."""
     conn, start = recursion_db
     for i, e in enumerate(errors):
         conn.execute(
@@ -286,10 +287,10 @@ def test_statistic_is_the_cusum_recursion(recursion_db: Any, errors: list[int], 
     # per design (warning, then critical: the critical one wins a tie) the statistic, the
     # largest increment since its last reset to 0 (the segment's strongest minute) and the
     # reverse CUSUM R = max(0, R - x) of the same excursion (0 at every reset)
-    expected, strongest, recovery = -1.0, 0.0, 0.0
+    expected, strongest, backs, recents = -1.0, 0.0, [], []
     for p1 in (max(0.01, 1.5 * p0), max(0.05, 3 * p0)):
-        s, top, back = 0.0, 0.0, 0.0
-        for r in rows:
+        s, top, back, recent = 0.0, 0.0, 0.0, 0.0
+        for k, r in enumerate(rows):
             n, c = float(r["n"]), float(r["c"])
             x = min(
                 (c * math.log(p1 / p0) + (n - c) * math.log((1 - p1) / (1 - p0))) / phi, 0.6 * h
@@ -297,8 +298,14 @@ def test_statistic_is_the_cusum_recursion(recursion_db: Any, errors: list[int], 
             s = max(0.0, s + x)
             top = 0.0 if s == 0.0 else max(top, x)
             back = 0.0 if s == 0.0 else max(0.0, back - x)
+            recent += x if k >= len(rows) - 5 else 0.0  # auditor.window: 5 minutes
+        recents.append(recent)
+        if s > 0:
+            backs.append(back)
         if s >= expected:
-            expected, strongest, recovery = s, top, back
+            expected, strongest = s, top
+    # recovery: the largest of the designs still in an excursion, 0 while one still grows
+    recovery = max(backs, default=0.0) if max(recents) <= 0 else 0.0
     got = conn.execute(
         "SELECT statistic, threshold, recovery FROM cachemon._cusum(%s)"
         " WHERE metric = 'error_rate'",

@@ -54,7 +54,8 @@ BEGIN
      * recovery is the reverse CUSUM of the current excursion, R = max(0, R - x) from the
      * segment's start, i.e. the drawdown of W from its highest point in the segment (the
      * statistic's peak minus its value now): the evidence for "as in the baseline" against
-     * "threshold breached" since the peak. run_auditor takes recovery >= h / 2 (the minutes
+     * "threshold breached" since the peak: the largest over the designs whose statistic is
+     * above 0, and 0 while any design's recent (below) is above 0. run_auditor takes recovery >= h / 2 (the minutes
      * since favour the baseline e^(h/2) to one), or a statistic back at 0, as the sign that
      * an incident is over where a long window still holds its minutes; at 2 operations a
      * minute with 12% errors five minutes without an error are not that (0.1), after a
@@ -238,11 +239,18 @@ BEGIN
           FROM ranked AS r CROSS JOIN cfg AS c
          GROUP BY r.implementation_type, r.metric, r.design
     ), best AS (
-        -- per metric the design with the larger statistic (the critical one on a tie)
+        -- per metric the design with the larger statistic (the critical one on a tie);
+        -- recovery is the largest of the designs still in an excursion, and 0 while any
+        -- design's last auditor.window adds evidence against the baseline (at hit rate
+        -- -12% the critical design's -20% recovers while the warning design's -10% grows)
         SELECT DISTINCT ON (s.implementation_type, s.metric) s.*,
+               CASE WHEN max(s.recent) OVER w <= 0
+                    THEN coalesce(max(s.recovery) FILTER (WHERE s.s > 0) OVER w, 0)
+                    ELSE 0 END AS recovery_all,
                CASE s.metric WHEN 'p50_response_time_ms' THEN 0.5
                              WHEN 'p95_response_time_ms' THEN 0.95 ELSE 0.99 END AS q
           FROM seg AS s
+        WINDOW w AS (PARTITION BY s.implementation_type, s.metric)
          ORDER BY s.implementation_type, s.metric, s.s DESC, s.design
     )
     SELECT bs.implementation_type, bs.metric, bs.design, bs.s,
@@ -265,7 +273,7 @@ BEGIN
                         ELSE cachemon._baseline_pooled_at(b, bs.metric, cfg.t_end) END
               FROM cachemon.cache_baseline_metrics AS b
              WHERE b.implementation_type = bs.implementation_type AND b.is_active),
-           bs.recent, bs.recovery
+           bs.recent, bs.recovery_all
       FROM best AS bs CROSS JOIN cfg;
 END
 $function$;
