@@ -54,12 +54,13 @@ BEGIN
      * recovery is the reverse CUSUM of the current excursion, R = max(0, R - x) from the
      * segment's start, i.e. the drawdown of W from its highest point in the segment (the
      * statistic's peak minus its value now): the evidence for "as in the baseline" against
-     * "threshold breached" since the peak: the largest over the designs whose statistic is
-     * above 0, and 0 while any design's recent (below) is above 0. run_auditor takes recovery >= h / 2 (the minutes
-     * since favour the baseline e^(h/2) to one), or a statistic back at 0, as the sign that
-     * an incident is over where a long window still holds its minutes; at 2 operations a
-     * minute with 12% errors five minutes without an error are not that (0.1), after a
-     * latency x2 at night ten normal minutes are (about 0.5 a minute).
+     * "threshold breached" since the peak, the largest over the designs whose statistic is
+     * above 0, and 0 while any design's recent (below) is above 0. run_auditor takes
+     * recovery >= h / 2 (the minutes since favour the baseline e^(h/2) to one), or a
+     * statistic back at 0, as the sign that an incident is over where a long window still
+     * holds its minutes; at 2 operations a minute with 12% errors five minutes without an
+     * error are not that (0.1), after a latency x2 at night ten normal minutes are (about
+     * 0.5 a minute).
      *
      * recent is the sum of the increments over the last auditor.window: the rules judge the
      * test only while it is positive (the excursion is still growing). After an incident
