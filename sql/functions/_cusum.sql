@@ -44,7 +44,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon._cusum(timestamptz) IS
-    'Internal: the auditor''s sequential test per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms): the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline), its segment and the segment''s value, as of p_now (cached per run_auditor run). A rule breaches on it when statistic >= threshold (auditor.cusum_h) and the segment''s value without its worst minute is beyond the rule''s threshold.';
+    'Internal: the auditor''s sequential test per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms): the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline), its segment and the segment''s value, the level to reach (threshold: greatest(auditor.cusum_h, auditor.cusum_h / 2 + the segment''s strongest minute)) and the reverse CUSUM since the peak (recovery), as of p_now (cached per run_auditor run). A rule breaches on it when statistic >= threshold, recent > 0 (still growing) and the segment''s value without its worst minute is beyond the rule''s threshold; run_auditor reads recovery >= auditor.cusum_h / 2 as an incident that is over.';
 
 REVOKE ALL ON FUNCTION cachemon._cusum(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon._cusum(timestamptz) TO cachemon_reader, cachemon_admin;

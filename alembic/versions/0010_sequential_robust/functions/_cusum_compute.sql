@@ -280,7 +280,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon._cusum_compute(timestamptz) IS
-    'Internal: the computation behind cachemon._cusum (the auditor''s sequential test, served from run_auditor''s per-run cache when it can). Per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms) the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline, quasi-likelihood, each minute capped at 0.6 h) over the last auditor.cusum_minutes, with the segment that carries it, the level it must reach (greatest(h, h/2 + its strongest minute)) and the reverse CUSUM (recovery). A rule breaches on it when statistic >= threshold (auditor.cusum_h) and the segment''s value is beyond the rule''s threshold.';
+    'Internal: the computation behind cachemon._cusum (the auditor''s sequential test, served from run_auditor''s per-run cache when it can). Per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms) the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline, quasi-likelihood, each minute capped at 0.6 h) over the last auditor.cusum_minutes, with the segment that carries it, the level it must reach (greatest(h, h/2 + its strongest minute)) and the reverse CUSUM (recovery). A rule breaches on it when statistic >= threshold, recent > 0 and the segment''s value is beyond the rule''s threshold.';
 
 REVOKE ALL ON FUNCTION cachemon._cusum_compute(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon._cusum_compute(timestamptz) TO cachemon_reader, cachemon_admin;
