@@ -42,7 +42,10 @@ BEGIN
      *   by 1 + warning/100 and 1 + critical/100 of the response_time rule (above_warning,
      *   above_critical: what the share above the line becomes when every latency is that
      *   much slower), and phi, the quasi-binomial dispersion of the minute counts above the
-     *   line (mean squared Pearson residual without the top 1%, 1..20). The sequential test
+     *   line (mean squared Pearson residual without the top 1%, 1..20). Since revision 0011
+     *   also the share above the line times 1 + warning/100 (beyond_warning: what must stay
+     *   below the line's quantile for it to hold) and above twice the line (far, with its own
+     *   dispersion far_phi), for the sequential test's stall design. The sequential test
      *   (cachemon._cusum) counts requests above exactly these lines, so its expected rate is
      *   this baseline's own, sketch buckets and hour profile included.
      * Expected values used for the residuals are the hour's when profiled, else the window's.
@@ -124,7 +127,7 @@ BEGIN
           FROM resid AS r
     ), lines AS (
         -- counts above the tail lines, per minute (sketch keys above the line's key)
-        SELECT b.latency_count AS n, v.metric, u.c0, u.cw, u.cc
+        SELECT b.latency_count AS n, v.metric, u.c0, u.cw, u.cc, u.cb, u.cf
           FROM pg_temp._cachemon_baseline_minutes AS b
           JOIN expect AS e ON e.hour = b.hour
          CROSS JOIN (SELECT 1 + r.warning_threshold / 100.0 AS fw, 1 + r.critical_threshold / 100.0 AS fc
@@ -134,25 +137,31 @@ BEGIN
          CROSS JOIN LATERAL (
                SELECT coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line)), 0) AS c0,
                       coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line / f.fw)), 0) AS cw,
-                      coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line / f.fc)), 0) AS cc
+                      coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line / f.fc)), 0) AS cc,
+                      coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line * f.fw)), 0) AS cb,
+                      coalesce(sum(c) FILTER (WHERE k > cachemon.sketch_key(v.line * 2)), 0) AS cf
                  FROM unnest((b.sketch).keys, (b.sketch).counts) AS s (k, c)) AS u
          WHERE b.latency_count > 0 AND b.sketch IS NOT NULL AND v.line > 0
     ), tail_rate AS (
         SELECT l.metric, sum(l.c0) / sum(l.n) AS above, sum(l.cw) / sum(l.n) AS above_warning,
-               sum(l.cc) / sum(l.n) AS above_critical
+               sum(l.cc) / sum(l.n) AS above_critical, sum(l.cb) / sum(l.n) AS beyond_warning,
+               sum(l.cf) / sum(l.n) AS far
           FROM lines AS l GROUP BY l.metric HAVING sum(l.n) > 0
     ), tail_resid AS (
-        SELECT l.metric, power(l.c0 - l.n * t.above, 2)
-                   / NULLIF(l.n * t.above * (1 - t.above), 0) AS r2
+        SELECT l.metric,
+               power(l.c0 - l.n * t.above, 2) / NULLIF(l.n * t.above * (1 - t.above), 0) AS r2,
+               power(l.cf - l.n * t.far, 2) / NULLIF(l.n * t.far * (1 - t.far), 0) AS r2f
           FROM lines AS l JOIN tail_rate AS t ON t.metric = l.metric
     ), tail AS (
-        SELECT t.metric, t.above, t.above_warning, t.above_critical,
-               least(greatest(coalesce(avg(x.r2) FILTER (WHERE x.r2 <= c.cut), 1), 1), 20) AS phi
+        SELECT t.metric, t.above, t.above_warning, t.above_critical, t.beyond_warning, t.far,
+               least(greatest(coalesce(avg(x.r2) FILTER (WHERE x.r2 <= c.cut), 1), 1), 20) AS phi,
+               least(greatest(coalesce(avg(x.r2f) FILTER (WHERE x.r2f <= c.cut_f), 1), 1), 20) AS far_phi
           FROM tail_rate AS t
           JOIN tail_resid AS x ON x.metric = t.metric
-          JOIN (SELECT y.metric, percentile_cont(0.99) WITHIN GROUP (ORDER BY y.r2) AS cut
+          JOIN (SELECT y.metric, percentile_cont(0.99) WITHIN GROUP (ORDER BY y.r2) AS cut,
+                       percentile_cont(0.99) WITHIN GROUP (ORDER BY y.r2f) AS cut_f
                   FROM tail_resid AS y GROUP BY y.metric) AS c ON c.metric = t.metric
-         GROUP BY t.metric, t.above, t.above_warning, t.above_critical
+         GROUP BY t.metric, t.above, t.above_warning, t.above_critical, t.beyond_warning, t.far
     ), disp AS (
         SELECT 100.0 * sqrt(greatest(power(1.4826 * (SELECT percentile_cont(0.5) WITHIN GROUP (
                    ORDER BY abs(k.d_hit - d.m_hit)) FROM blk AS k), 2) - coalesce(d.m_v, 0), 0)) AS hit_tau,
@@ -176,7 +185,8 @@ BEGIN
                 'p95_log_sd', d.sd95, 'p99_log_sd', d.sd99) FROM disp AS d),
         'tail', (SELECT pg_catalog.jsonb_object_agg(t.metric, pg_catalog.jsonb_build_object(
                 'above', t.above, 'above_warning', t.above_warning,
-                'above_critical', t.above_critical, 'phi', t.phi)) FROM tail AS t),
+                'above_critical', t.above_critical, 'phi', t.phi,
+                'beyond_warning', t.beyond_warning, 'far', t.far, 'far_phi', t.far_phi)) FROM tail AS t),
         'pooled_hourly', pg_catalog.jsonb_build_object('pooled', (
             SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
                 'requests_per_minute', pg_catalog.jsonb_object_agg(e.hour::text, e.rpm)

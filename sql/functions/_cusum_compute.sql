@@ -154,6 +154,15 @@ BEGIN
                                ('p99_response_time_ms', 3)) AS q (metric, i)
                  CROSS JOIN (VALUES ('warning', 'above', 'above_warning'),
                                     ('critical', 'above', 'above_critical')) AS d (design, p0_key, p1_key)
+                UNION ALL
+                -- stalls: the requests above twice the p99 line, p1 what that share becomes
+                -- when just enough requests stall there for p99 to reach the warning threshold
+                -- (1% of them, less those already beyond the threshold line)
+                SELECT 'p99_response_time_ms', 'stall', (bp.tail #>> '{p99_response_time_ms,far}')::double precision,
+                       (bp.tail #>> '{p99_response_time_ms,far}')::double precision
+                           + greatest(0.01 - (bp.tail #>> '{p99_response_time_ms,beyond_warning}')::double precision, 0),
+                       greatest(coalesce((bp.tail #>> '{p99_response_time_ms,far_phi}')::double precision, 1), 1), 0,
+                       4, 2 * cachemon._baseline_pooled_at(b, 'p99_response_time_ms', hh.at)
                 ) AS x (metric, design, p0, p1, phi, phi_n, li, line)
     ), lines AS (
         -- the latency lines of an implementation and hour: the baseline's p50 / p95 / p99
@@ -166,7 +175,7 @@ BEGIN
         -- every minute with its timed requests above each line, in one pass over its sketch
         SELECT m.*,
                (SELECT ARRAY[sum(s.c) FILTER (WHERE s.k > l.lk[1]), sum(s.c) FILTER (WHERE s.k > l.lk[2]),
-                             sum(s.c) FILTER (WHERE s.k > l.lk[3])]
+                             sum(s.c) FILTER (WHERE s.k > l.lk[3]), sum(s.c) FILTER (WHERE s.k > l.lk[4])]
                   FROM unnest((m.latency_sketch).keys, (m.latency_sketch).counts) AS s (k, c)
                  WHERE m.latency_sketch IS NOT NULL AND m.lc > 0) AS above
           FROM m LEFT JOIN lines AS l ON l.implementation_type = m.implementation_type AND l.hour = m.hour
