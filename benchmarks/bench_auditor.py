@@ -66,6 +66,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import auditor_information as info  # beside this script (benchmarks/ is on sys.path)
 import psycopg
 from psycopg.rows import dict_row
 
@@ -260,6 +261,34 @@ class Traffic:
         return events
 
 
+def scenario_nats(impl: Impl, eff: Effect, progress: float, requests: float) -> float:
+    """Nats one minute of the effect carries against the baseline (auditor_information)."""
+    if eff.volume == 0.0:
+        return math.inf  # silence: no minute of the baseline looks like it
+    requests *= eff.volume
+    p0 = impl.error_rate * (0.98 + 0.02 * 6)  # with the clumps' mean
+    p1 = p0
+    if eff.error_rate is not None:
+        p1 = eff.error_rate
+    if eff.ramp_to_error is not None:
+        p1 = impl.error_rate + (eff.ramp_to_error - impl.error_rate) * progress
+    nats = requests * info.binomial_kl(p1, p0)
+    lookups = requests * (1 - p1)
+    if eff.hit_factor != 1.0:
+        nats += lookups * info.binomial_kl(impl.hit_rate * eff.hit_factor, impl.hit_rate)
+    nats += lookups * info.latency_kl(
+        impl.hit_rate,
+        impl.hit_ms,
+        impl.miss_ms,
+        impl.sigma,
+        eff.latency_factor,
+        eff.tail_factor,
+        eff.stall_share,
+        eff.stall_ms,
+    )
+    return nats
+
+
 def _poisson(rng: random.Random, lam: float) -> int:
     if lam <= 0:
         return 0
@@ -330,6 +359,9 @@ class SeedResult:
     # requests a minute of the affected implementation while the scenario lasts (the daily
     # and weekly cycle, without bursts): how fast evidence can arrive
     volume: dict[str, float] = field(default_factory=dict)
+    # nats a minute the scenario's evidence carries for the best possible test
+    # (auditor_information): incidents under ln(1440) nats in all are beyond the information
+    nats: dict[str, float] = field(default_factory=dict)
 
 
 # The virtual calendar's end of the live part: a Monday midnight. The traffic model's
@@ -424,6 +456,15 @@ def run_seed(
             eff = sc.effects[0]
             res.volume[sc.name] = statistics.mean(
                 rpm[eff.impl] * traffic.cycle(sc.start + timedelta(minutes=k)) * eff.volume
+                for k in range(sc.minutes)
+            )
+            res.nats[sc.name] = statistics.mean(
+                scenario_nats(
+                    next(i for i in traffic.impls if i.name == eff.impl),
+                    eff,
+                    k / sc.minutes,
+                    rpm[eff.impl] * traffic.cycle(sc.start + timedelta(minutes=k)),
+                )
                 for k in range(sc.minutes)
             )
         at = live_start
@@ -534,6 +575,33 @@ def report(results: list[SeedResult], days: float, history_days: float) -> bool:
             f"{sum(r.below_found for r in rs)}/{sum(r.below_total for r in rs)}; at-threshold "
             f"found {sum(r.edge_found for r in rs)}/{sum(r.edge_total for r in rs)}"
         )
+
+        # The same within the information (auditor_information): incidents whose minutes
+        # carry at least ln(1440) nats, delays where the best test's bound allows the target.
+        def bound(r: SeedResult, sc: Scenario) -> float:
+            return info.oracle_minutes(r.nats.get(sc.name, math.inf))
+
+        in_found = [(r, f) for r in rs for f in r.found if bound(r, f[0]) <= f[0].minutes]
+        in_missed = [m for r in rs for m in r.missed if bound(r, m) <= m.minutes]
+        beyond_found = sum(1 for r in rs for f in r.found if bound(r, f[0]) > f[0].minutes)
+        beyond = beyond_found + sum(1 for r in rs for m in r.missed if bound(r, m) > m.minutes)
+        in_should = len(in_found) + len(in_missed)
+        in_recall = 100.0 * len(in_found) / in_should if in_should else float("nan")
+        in_clear = [
+            f[1] for r, f in in_found if f[0].clear and not f[0].low_traffic and bound(r, f[0]) <= 3
+        ]
+        in_level = [
+            f[1]
+            for r, f in in_found
+            if not f[0].clear and not f[0].low_traffic and bound(r, f[0]) <= 10
+        ]
+        print(
+            f"   within the information (incidents carrying >= ln(1440) = {info.NEEDED:.1f} nats): "
+            f"recall {in_recall:.0f}% ({len(in_found)}/{in_should}); clear max "
+            f"{max(in_clear) if in_clear else float('nan'):.1f} min where the bound is <= 3 min, "
+            f"threshold-level max {max(in_level) if in_level else float('nan'):.1f} min where it "
+            f"is <= 10 min; beyond the information: found {beyond_found} of {beyond}"
+        )
         by_rule = Counter[str]()
         for r in rs:
             by_rule.update(r.false_by_rule)
@@ -555,19 +623,27 @@ def report(results: list[SeedResult], days: float, history_days: float) -> bool:
                     rtxt = "open at the end" if rv is None else f"resolved {rv:.0f} min after"
                     assert sc.start is not None
                     print(
-                        f"   {sc.name:<27} {sc.start:%H:%M} {r.volume[sc.name]:4.0f}/min found "
-                        f"after {d:4.1f} min, {n} finding(s), {rtxt} ({r.found_by.get(sc.name)})"
+                        f"   {sc.name:<27} {sc.start:%H:%M} {r.volume[sc.name]:4.0f}/min "
+                        f"(bound {bound(r, sc):5.1f} min) found after {d:4.1f} min, {n} "
+                        f"finding(s), {rtxt} ({r.found_by.get(sc.name)})"
                     )
                 for sc in r.missed:
                     assert sc.start is not None
-                    print(f"   {sc.name:<27} {sc.start:%H:%M} {r.volume[sc.name]:4.0f}/min missed")
+                    print(
+                        f"   {sc.name:<27} {sc.start:%H:%M} {r.volume[sc.name]:4.0f}/min "
+                        f"(bound {bound(r, sc):5.1f} min) missed"
+                    )
                 for sc, hit in r.not_counted:
                     assert sc.start is not None
                     print(
                         f"   {sc.name:<27} {sc.start:%H:%M} {r.volume[sc.name]:4.0f}/min "
+                        f"(bound {bound(r, sc):5.1f} min) "
                         f"{sc.kind}: {'found' if hit else 'not found'} (not counted)"
                     )
         return {
+            "in_recall": in_recall,
+            "in_clear_max": max(in_clear) if in_clear else 0,
+            "in_level_max": max(in_level) if in_level else 0,
             "recall": recall,
             "per_day": per_day,
             "clear_max": max(clear_delays) if clear_delays else 0,
@@ -592,6 +668,18 @@ def report(results: list[SeedResult], days: float, history_days: float) -> bool:
     print(
         "targets (recall >= 95%, <= 1 false/day, clear <= 3 min and threshold-level <= 10 min "
         f"on the busy implementations, one finding per incident): {'met' if ok else 'NOT met'}"
+    )
+    ok_in = (
+        o["in_recall"] >= 95
+        and o["per_day"] <= 1
+        and o["in_clear_max"] <= 3
+        and o["in_level_max"] <= 10
+        and o["per_inc"] <= 1
+    )
+    print(
+        "the same targets within the information (recall on incidents carrying >= ln(1440) "
+        "nats, delays where the best test's bound is within the target): "
+        f"{'met' if ok_in else 'NOT met'}"
     )
     return ok
 
