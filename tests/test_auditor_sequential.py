@@ -250,25 +250,24 @@ def recursion_db(pg_server: Any, template_url: str) -> Iterator[tuple[Conn, date
         pg_server.drop_database(name)
 
 
-# an excursion (two minutes of errors) given up by h / 2 (eight minutes without), then another
-_RESTARTS = [0, 30, 30] + [0] * 8 + [2, 3, 1, 4] + [0, 1] * 7 + [5]
+# an excursion (two minutes of errors) given up by more than h / 2 (eight minutes without),
+# then a smaller one: recovery and the strongest minute of an old excursion must not leak
+_RECOVERED = [0, 30, 30] + [0] * 8 + [2, 3, 1, 4] + [0, 1] * 7 + [5]
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    # half the minutes without an error, so excursions are given up and the statistic restarts
+    # half the minutes without an error, so excursions end and recover
     errors=st.lists(st.one_of(st.just(0), st.integers(0, 40)), min_size=30, max_size=30),
     cut=st.integers(min_value=0, max_value=29),
 )
-@example(errors=_RESTARTS, cut=29)
-@example(errors=_RESTARTS, cut=14)
+@example(errors=_RECOVERED, cut=29)
+@example(errors=_RECOVERED, cut=14)
 def test_statistic_is_the_cusum_recursion(recursion_db: Any, errors: list[int], cut: int) -> None:
-    """S from _cusum equals max(0, S + x) minute by minute, x the capped error LLR, started
-    again after the last minute at which S stood h / 2 below the highest it reached since it
-    was last 0; its threshold is greatest(h, h / 2 + the largest x since S was last 0), and
-    its recovery the reverse CUSUM max(0, R - x) of the excursion without restarts (the
-    largest over the designs still in one, 0 while a design's last five minutes add evidence
-    against the baseline)."""
+    """S from _cusum equals max(0, S + x) minute by minute, x the capped error LLR; its
+    threshold is greatest(h, h / 2 + the largest x since S was last 0), and its recovery the
+    reverse CUSUM max(0, R - x) since then (the largest over the designs with S > 0, 0 while
+    a design's last five minutes add evidence against the baseline)."""
     conn, start = recursion_db
     for i, e in enumerate(errors):
         conn.execute(
@@ -294,36 +293,22 @@ def test_statistic_is_the_cusum_recursion(recursion_db: Any, errors: list[int], 
         (end - timedelta(minutes=lookback), end),
     ).fetchall()
     # per design (warning, then critical: the critical one wins a tie) the statistic, the
-    # largest increment of its segment (the strongest minute) and the reverse CUSUM of the
-    # excursion without restarts, R = max(0, R - x) (0 at every reset)
+    # largest increment since its last reset to 0 (the segment's strongest minute) and the
+    # reverse CUSUM R = max(0, R - x) of the same excursion (0 at every reset)
     expected, strongest, backs, recents = -1.0, 0.0, [], []
     for p1 in (max(0.01, 1.5 * p0), max(0.05, 3 * p0)):
-        xs = [
-            min(
-                (
-                    float(r["c"]) * math.log(p1 / p0)
-                    + (float(r["n"]) - float(r["c"])) * math.log((1 - p1) / (1 - p0))
-                )
-                / phi,
-                0.6 * h,
+        s, top, back, recent = 0.0, 0.0, 0.0, 0.0
+        for k, r in enumerate(rows):
+            n, c = float(r["n"]), float(r["c"])
+            x = min(
+                (c * math.log(p1 / p0) + (n - c) * math.log((1 - p1) / (1 - p0))) / phi, 0.6 * h
             )
-            for r in rows
-        ]
-        s_old, back, high, restart = 0.0, 0.0, 0.0, None
-        for k, x in enumerate(xs):
-            s_old = max(0.0, s_old + x)
-            back = 0.0 if s_old == 0.0 else max(0.0, back - x)
-            high = 0.0 if s_old == 0.0 else max(high, s_old)
-            if high - s_old >= h / 2:
-                restart = k  # the excursion was given up by h / 2: start again from here
-        # the statistic since the last restart (CUSUM from 0 after minute `restart`), the
-        # segment the minutes after its last reset
-        s, top = 0.0, 0.0
-        for x in xs if restart is None else xs[restart + 1 :]:
             s = max(0.0, s + x)
             top = 0.0 if s == 0.0 else max(top, x)
-        recents.append(sum(xs[-5:]))  # auditor.window: 5 minutes
-        if s_old > 0:
+            back = 0.0 if s == 0.0 else max(0.0, back - x)
+            recent += x if k >= len(rows) - 5 else 0.0  # auditor.window: 5 minutes
+        recents.append(recent)
+        if s > 0:
             backs.append(back)
         if s >= expected:
             expected, strongest = s, top

@@ -202,40 +202,14 @@ BEGIN
           FROM llr AS l
         WINDOW w AS (PARTITION BY l.implementation_type, l.metric, l.design ORDER BY l.bucket
                      ROWS UNBOUNDED PRECEDING)
-    ), restart AS (
-        -- the last minute at which the statistic (S_j = W_j - min(0, W_1..W_j)) stood h / 2
-        -- or more below the highest it reached since it was last 0: an excursion given up by
-        -- h / 2 is over, and the statistic starts again from there (NULL: never)
-        SELECT r2.*,
-               max(CASE WHEN r2.s_high - r2.s_run >= cfg.h / 2 THEN r2.bucket END)
-                   OVER (PARTITION BY r2.implementation_type, r2.metric, r2.design) AS restart_at
-          FROM (SELECT r1.*, max(r1.s_run) OVER (PARTITION BY r1.implementation_type, r1.metric, r1.design, r1.excursion
-                                                 ORDER BY r1.bucket ROWS UNBOUNDED PRECEDING) AS s_high
-                  FROM (SELECT r0.*, count(*) FILTER (WHERE r0.s_run <= 0)
-                                         OVER (PARTITION BY r0.implementation_type, r0.metric, r0.design
-                                               ORDER BY r0.bucket ROWS UNBOUNDED PRECEDING) AS excursion
-                          FROM (SELECT r.*, r.w_sum - least(min(r.w_sum) OVER (
-                                           PARTITION BY r.implementation_type, r.metric, r.design
-                                           ORDER BY r.bucket ROWS UNBOUNDED PRECEDING), 0) AS s_run
-                                  FROM run AS r) AS r0) AS r1) AS r2
-         CROSS JOIN cfg
     ), span AS (
-        -- the lowest running sum since the restart (or of the lookback, W_0 = 0 before the
-        -- first minute) and the last minute it is reached at: the segment is the minutes
-        -- after it, and when every W_j >= 0 without a restart the whole lookback;
-        -- old_seg is the same without restarts (recovery is measured on it)
-        SELECT r.*,
-               CASE WHEN r.restart_at IS NULL THEN r.w_min >= 0 OR r.bucket > r.at_min
-                    ELSE r.bucket > r.at_min END AS in_seg,
-               r.w_all >= 0 OR r.bucket > r.at_all AS old_seg,
-               CASE WHEN r.restart_at IS NULL THEN least(r.w_min, 0) ELSE r.w_min END AS w_base
-          FROM (SELECT r1.*, max(CASE WHEN r1.w_sum = r1.w_min AND r1.bucket >= coalesce(r1.restart_at, '-infinity')
-                                      THEN r1.bucket END) OVER p AS at_min,
-                       max(CASE WHEN r1.w_sum = r1.w_all THEN r1.bucket END) OVER p AS at_all
-                  FROM (SELECT r0.*,
-                               min(r0.w_sum) FILTER (WHERE r0.bucket >= coalesce(r0.restart_at, '-infinity')) OVER p0 AS w_min,
-                               min(r0.w_sum) OVER p0 AS w_all
-                          FROM restart AS r0
+        -- the lowest running sum of the lookback and the last minute it is reached at (W_0 = 0
+        -- before the first minute: when every W_j >= 0 the segment is the whole lookback);
+        -- the segment is the minutes after it
+        SELECT r.*, r.w_min >= 0 OR r.bucket > r.at_min AS in_seg
+          FROM (SELECT r1.*, max(CASE WHEN r1.w_sum = r1.w_min THEN r1.bucket END) OVER p AS at_min
+                  FROM (SELECT r0.*, min(r0.w_sum) OVER p0 AS w_min
+                          FROM run AS r0
                         WINDOW p0 AS (PARTITION BY r0.implementation_type, r0.metric, r0.design)) AS r1
                 WINDOW p AS (PARTITION BY r1.implementation_type, r1.metric, r1.design)) AS r
     ), ranked AS (
@@ -251,8 +225,7 @@ BEGIN
     ), seg AS (
         SELECT r.implementation_type, r.metric, r.design,
                max(r.bucket) FILTER (WHERE r.in_seg AND r.rk = 1) AS worst,
-               (array_agg(r.w_sum ORDER BY r.bucket DESC))[1] - min(r.w_base) AS s,
-               (array_agg(r.w_sum ORDER BY r.bucket DESC))[1] - least(min(r.w_all), 0) AS s_old,
+               (array_agg(r.w_sum ORDER BY r.bucket DESC))[1] - least(min(r.w_min), 0) AS s,
                min(r.bucket) FILTER (WHERE r.in_seg) AS seg_start,
                coalesce(sum(r.n) FILTER (WHERE r.in_seg AND r.rk > 1), 0)
                    + CASE WHEN r.metric = 'error_rate'
@@ -269,9 +242,9 @@ BEGIN
                max(r.x) FILTER (WHERE r.in_seg) AS worst_x,
                coalesce(sum(r.x) FILTER (WHERE r.bucket >= c.t_end - c.recent_window), 0) AS recent,
                -- the reverse CUSUM of the current excursion: the drawdown of W from its
-               -- highest point in the segment without restarts (0 when it is empty)
-               coalesce(max(r.w_sum) FILTER (WHERE r.old_seg), 0)
-                   - coalesce((array_agg(r.w_sum ORDER BY r.bucket DESC) FILTER (WHERE r.old_seg))[1], 0)
+               -- highest point in the segment (0 when the segment is empty)
+               coalesce(max(r.w_sum) FILTER (WHERE r.in_seg), 0)
+                   - coalesce((array_agg(r.w_sum ORDER BY r.bucket DESC) FILTER (WHERE r.in_seg))[1], 0)
                    AS recovery
           FROM ranked AS r CROSS JOIN cfg AS c
          GROUP BY r.implementation_type, r.metric, r.design
@@ -282,7 +255,7 @@ BEGIN
         -- -12% the critical design's -20% recovers while the warning design's -10% grows)
         SELECT DISTINCT ON (s.implementation_type, s.metric) s.*,
                CASE WHEN max(s.recent) OVER w <= 0
-                    THEN coalesce(max(s.recovery) FILTER (WHERE s.s_old > 0) OVER w, 0)
+                    THEN coalesce(max(s.recovery) FILTER (WHERE s.s > 0) OVER w, 0)
                     ELSE 0 END AS recovery_all,
                CASE s.metric WHEN 'p50_response_time_ms' THEN 0.5
                              WHEN 'p95_response_time_ms' THEN 0.95 ELSE 0.99 END AS q
