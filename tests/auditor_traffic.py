@@ -32,6 +32,9 @@ SELECT %(start)s::timestamptz + r.i * interval '1 minute' + r.s * interval '59 s
        CASE WHEN r.e < %(error_rate)s THEN NULL
             ELSE least(exp(ln(CASE WHEN r.h < %(hit_rate)s THEN %(hit_ms)s ELSE %(miss_ms)s END)
                            + %(sigma)s * sqrt(-2 * ln(1 - r.a)) * cos(2 * pi() * r.b))
+                       -- the heavy tail: this share of requests is 10-40x slower
+                       * CASE WHEN r.t > 1 - %(slow_share)s
+                              THEN 10 + 30 * (1 - r.t) / %(slow_share)s ELSE 1 END
                        -- a stall: this share of requests waits stall_ms x 1..2 more
                        + CASE WHEN r.t < %(stall_share)s
                               THEN %(stall_ms)s * (1 + r.t / %(stall_share)s) ELSE 0 END,
@@ -56,6 +59,7 @@ class Traffic:
     sigma: float = 0.5
     stall_share: float = 0.0  # share of requests that stall ...
     stall_ms: float = 0.0  # ... for stall_ms to twice that more
+    slow_share: float = 0.0  # share of requests 10-40x slower (a heavy tail)
 
     def but(self, **changes: Any) -> Traffic:
         return replace(self, **changes)
@@ -83,6 +87,7 @@ def emit(conn: Conn, traffic: Traffic, start: datetime, minutes: int, seed: floa
             "miss_ms": traffic.miss_ms,
             "sigma": traffic.sigma,
             "stall_share": max(traffic.stall_share, 1e-12),
+            "slow_share": max(traffic.slow_share, 1e-12),
             "stall_ms": traffic.stall_ms,
         },
     )

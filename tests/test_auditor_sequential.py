@@ -140,6 +140,55 @@ def test_stalls_in_the_tail_are_found(conn: Conn) -> None:
     assert first["metric"] in ("p95_response_time_ms", "p99_response_time_ms"), first
 
 
+def test_a_small_stall_behind_a_heavy_tail_is_found(conn: Conn) -> None:
+    """Traffic with a heavy tail (0.5% of requests 10-40x slower) at 90 requests a minute,
+    then 1.2% of requests stall 120-240 ms more: p99 about doubles, p95 and the median stay.
+    Above the p99 line the stall only doubles a 1% background; above twice the line, where
+    the heavy tail leaves a fifth of that, each stalled request is strong evidence: the stall
+    design finds it after 7 minutes (revision 0010, without it: 13)."""
+    tailed = BASE.but(slow_share=0.005, rpm=90)
+    start = _baselined(conn, 25, tailed)
+    _play(conn, [(tailed, 5), (tailed.but(stall_share=0.012, stall_ms=120.0), 20)], start)
+    found = _opened(conn, "response_time")
+    assert found, "1.2% of requests stalling behind a heavy tail was not found in 20 minutes"
+    first = found[0]
+    delay = (first["opened_at"] - (start + timedelta(minutes=5))).total_seconds() / 60
+    assert delay <= 10.1, (delay, first["message"])
+    assert first["metric"] == "p99_response_time_ms", first
+    assert first["details"]["design"] == "stall", first["details"]
+
+
+def test_the_baseline_knows_its_far_tail(conn: Conn) -> None:
+    """statistics.tail of p99 holds the shares the stall design tests against, and they are
+    the raw events' own: above twice the p99 line (far) and above it times 1 + warning / 100
+    (beyond_warning), counted from the sketches, so exact up to the sketch bucket the line
+    falls in (2% wide): between the raw shares above the line and above it plus 4%."""
+    end = _baselined(conn, 0, BASE.but(slow_share=0.005, rpm=90))
+    exact = _one(
+        conn,
+        "SELECT avg((m.response_time_ms > 2 * l.line)::int) AS far_hi,"
+        "       avg((m.response_time_ms > 2 * 1.04 * l.line)::int) AS far_lo,"
+        "       avg((m.response_time_ms > l.fw * l.line)::int) AS bw_hi,"
+        "       avg((m.response_time_ms > l.fw * 1.04 * l.line)::int) AS bw_lo,"
+        "       b.statistics #> '{tail,p99_response_time_ms}' AS tail"
+        "  FROM cachemon.cache_baseline_metrics AS b"
+        "  JOIN cachemon.cache_metrics AS m ON m.implementation_type = b.implementation_type"
+        " CROSS JOIN LATERAL (SELECT cachemon._baseline_pooled_at(b, 'p99_response_time_ms',"
+        "                                                          m.recorded_at) AS line,"
+        "                            1 + r.warning_threshold / 100 AS fw"
+        "                       FROM cachemon._auditor_rule('response_time') AS r) AS l"
+        " WHERE b.implementation_type = 'new' AND b.is_active AND m.event_type IN ('hit', 'miss')"
+        "   AND m.recorded_at >= %s AND m.recorded_at < %s"
+        " GROUP BY b.statistics",
+        (end - timedelta(minutes=HISTORY), end),
+    )
+    tail = exact["tail"]
+    assert 0 < tail["far"] < tail["beyond_warning"] < tail["above"]
+    assert tail["far_phi"] >= 1
+    assert float(exact["far_lo"]) <= tail["far"] <= float(exact["far_hi"]), (exact, tail)
+    assert float(exact["bw_lo"]) <= tail["beyond_warning"] <= float(exact["bw_hi"]), (exact, tail)
+
+
 def test_a_quiet_implementation_is_judged_too(conn: Conn) -> None:
     # 12 operations a minute: no 5-minute window holds the 50 operations the window test
     # needs, but 6% errors against a 0.2% background is evidence within minutes

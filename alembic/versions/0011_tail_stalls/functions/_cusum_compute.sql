@@ -39,7 +39,15 @@ BEGIN
      * least 1.5 p0 / 3 p0; misses: 1 - hit rate x (1 - threshold); latency: the baseline's
      * share above the line divided by 1 + threshold, i.e. every request that much slower),
      * phi the baseline's dispersion (error_rate_phi; 1 + n tau^2 / (p0 (1 - p0)) for hit
-     * rates; the tail's phi). The statistic is S = max(0, S + x) from the start of the
+     * rates; the tail's phi). Since revision 0011 p99 has a third design, 'stall', for tail
+     * regressions that move only a few requests a long way (stalls, retries, lock waits):
+     * c counts the requests above twice the p99 line, p0 is the baseline's share there
+     * (statistics.tail far, with its own dispersion far_phi) and p1 = p0 + (1% - the
+     * baseline's share above the p99 warning line): the share when just enough requests
+     * stall that far for p99 to reach the warning threshold. The far line's background is
+     * a fifth of the p99 line's, so each stalled request weighs ln(p1/p0), about 1.2 nats
+     * instead of 0.7, and a 1.2% stall gives about 1.5 nats a minute at 130 timed requests
+     * where the p99 designs collect 0.7. The statistic is S = max(0, S + x) from the start of the
      * lookback, computed again at every run from the minute rows (W_T - min(0, min W_j) over
      * the running sums W), so late rows and reruns cannot double count, and the segment is
      * the minutes after the last minimum of W (the evidence of the current excursion).
@@ -289,7 +297,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon._cusum_compute(timestamptz) IS
-    'Internal: the computation behind cachemon._cusum (the auditor''s sequential test, served from run_auditor''s per-run cache when it can). Per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms) the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline, quasi-likelihood, each minute capped at 0.6 h) over the last auditor.cusum_minutes, with the segment that carries it, the level it must reach (greatest(h, h/2 + its strongest minute)) and the reverse CUSUM (recovery). A rule breaches on it when statistic >= threshold, recent > 0 and the segment''s value is beyond the rule''s threshold.';
+    'Internal: the computation behind cachemon._cusum (the auditor''s sequential test, served from run_auditor''s per-run cache when it can). Per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms) the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline, quasi-likelihood, each minute capped at 0.6 h; designs warning and critical, and for p99 also stall: requests beyond twice the p99 line) over the last auditor.cusum_minutes, with the segment that carries it, the level it must reach (greatest(h, h/2 + its strongest minute)) and the reverse CUSUM (recovery). A rule breaches on it when statistic >= threshold, recent > 0 and the segment''s value is beyond the rule''s threshold.';
 
 REVOKE ALL ON FUNCTION cachemon._cusum_compute(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon._cusum_compute(timestamptz) TO cachemon_reader, cachemon_admin;
