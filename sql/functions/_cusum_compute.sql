@@ -45,7 +45,7 @@ BEGIN
      * (statistics.tail far, with its own dispersion far_phi) and p1 = p0 + (1% - the
      * baseline's share above the p99 warning line): the share when just enough requests
      * stall that far for p99 to reach the warning threshold. The far line's background is
-     * a quarter of the p99 line's, so each stalled request weighs ln(p1/p0), about 1.2 nats
+     * a quarter of the p99 line's, so each stalled request weighs ln(p1/p0), about 1.0 nat
      * instead of 0.7, and a 1.2% stall gives about 1.5 nats a minute at 130 timed requests
      * where the p99 designs collect 0.7. The statistic is S = max(0, S + x) from the start of the
      * lookback, computed again at every run from the minute rows (W_T - min(0, min W_j) over
