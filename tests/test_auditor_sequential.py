@@ -144,8 +144,8 @@ def test_a_small_stall_behind_a_heavy_tail_is_found(conn: Conn) -> None:
     """Traffic with a heavy tail (0.5% of requests 10-40x slower) at 90 requests a minute,
     then 1.2% of requests stall 120-240 ms more: p99 about doubles, p95 and the median stay.
     Above the p99 line the stall only doubles a 1% background; above twice the line, where
-    the heavy tail leaves about a quarter of that, each stalled request is strong evidence: the stall
-    design finds it after 7 minutes (revision 0010, without it: 13)."""
+    the heavy tail leaves about a quarter of that, each stalled request is strong evidence:
+    the stall design finds it after 7 minutes (revision 0010, without it: 13)."""
     tailed = BASE.but(slow_share=0.005, rpm=90)
     start = _baselined(conn, 25, tailed)
     _play(conn, [(tailed, 5), (tailed.but(stall_share=0.012, stall_ms=120.0), 20)], start)
