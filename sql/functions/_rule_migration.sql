@@ -13,15 +13,15 @@ BEGIN
      * by response_time_increase_pct percent, error rate higher by error_rate_increase_points
      * points. The deviation is the multiple of that margin (warning 1, critical 2, clear 0.5
      * by default). Significance: a two-proportion z-test for the rates; for response time the
-     * difference of the averages over the standard error of the difference of minute
-     * averages, sqrt(s_ref^2 / k_ref + s_cand^2 / k_cand): s_ref the reference's robust
-     * per-minute spread from its baseline, or its spread within the window, at least 1% of
-     * its average; s_cand the candidate's own spread within the window when larger (since
-     * revision 0011: an average is moved at will by a few very slow requests, 0.5% of
-     * requests 10-40x slower put one or two in every 5-minute window at night, and the
-     * minutes they land in spread the candidate's minute averages, so they no longer read as
-     * a significant difference; a real regression slows every minute alike). Both sides
-     * need min_requests.
+     * difference of the averages over the standard error of minute averages (the reference's
+     * robust per-minute spread from its baseline, or its spread within the window, at least
+     * 1% of its average) times sqrt(1/k_candidate + 1/k_reference), and since revision 0011
+     * at least the standard error the requests themselves give, sqrt(var_c/n_c + var_r/n_r)
+     * with each side's latency variance over the window's sketches: an average is moved at
+     * will by a few very slow requests (0.5% of requests 10-40x slower put one or two in
+     * every 5-minute window at night, and opened critical findings), and those same
+     * requests make the variance large; a real slowdown of every request does not. Both
+     * sides need min_requests.
      * No baseline needed: this is the comparison a migration is about.
      * Since revision 0007 each side is judged without its worst minute of the window
      * (cachemon._window_stats, loo_*) and only over fully rolled-up minutes, so one stalled
@@ -54,8 +54,6 @@ BEGIN
                count(*) FILTER (WHERE m.implementation_type = p.ref) AS k_ref,
                stddev_samp(m.latency_sum / m.latency_count)
                    FILTER (WHERE m.implementation_type = p.ref) AS sd_ref,
-              stddev_samp(m.latency_sum / m.latency_count)
-                   FILTER (WHERE m.implementation_type = p.cand) AS sd_cand,
                (SELECT cachemon._baseline_scale(b, 'avg_response_time_ms', w.t_end - p_window / 2)
                   FROM cachemon.cache_baseline_metrics AS b
                  WHERE b.implementation_type = p.ref AND b.is_active) AS baseline_scale
@@ -64,14 +62,31 @@ BEGIN
             ON m.implementation_type IN (p.cand, p.ref)
            AND m.bucket >= w.t_start AND m.bucket < w.t_end AND m.latency_count > 0
          GROUP BY w.t_end, p.ref
+    ), mom AS (
+        -- per side, the timed requests of the window (every minute) and the first two moments
+        -- of their latencies, from the minute sketches (each key at the value it stands for)
+        SELECT m.implementation_type, sum(coalesce((m.latency_sketch).zero_count, 0)) + sum(s.n) AS n,
+               sum(s.s1) AS s1, sum(s.s2) AS s2
+          FROM w CROSS JOIN p
+          JOIN cachemon.cache_metrics_1min AS m
+            ON m.implementation_type IN (p.cand, p.ref)
+           AND m.bucket >= w.t_start AND m.bucket < w.t_end AND m.latency_sketch IS NOT NULL
+         CROSS JOIN LATERAL (
+               SELECT coalesce(sum(u.c), 0) AS n, coalesce(sum(u.c * v.v), 0) AS s1,
+                      coalesce(sum(u.c * v.v * v.v), 0) AS s2
+                 FROM unnest((m.latency_sketch).keys, (m.latency_sketch).counts) AS u (k, c)
+                CROSS JOIN LATERAL (SELECT cachemon.sketch_value(u.k) AS v) AS v) AS s
+         GROUP BY m.implementation_type
+    ), req AS (
+        -- the standard error of the difference of the two averages from the requests'
+        -- own variance: a heavy tail (a few requests 100x slower) makes it large
+        SELECT sqrt(sum(greatest(mm.s2 - mm.s1 * mm.s1 / mm.n, 0) / greatest(mm.n - 1, 1) / mm.n)) AS se
+          FROM mom AS mm WHERE mm.n > 0
     ), x AS (
         SELECT p.cand, p.ref, w.minutes, v.*
-          FROM w CROSS JOIN p
+          FROM w CROSS JOIN p CROSS JOIN lat CROSS JOIN req
           JOIN t AS c ON c.implementation_type = p.cand
           JOIN t AS f ON f.implementation_type = p.ref
-         CROSS JOIN LATERAL (SELECT l.*, greatest(coalesce(l.baseline_scale, 0), coalesce(l.sd_ref, 0),
-                                                  0.01 * f.avg_response_time_ms, 1e-9) AS s_ref
-                               FROM lat AS l) AS lat
          CROSS JOIN LATERAL (VALUES
              ('hit_rate', 'hit rate', '%', c.hit_rate, f.hit_rate,
               100.0 * (f.hit_rate - c.hit_rate) / NULLIF(f.hit_rate, 0) / p.hr_margin,
@@ -82,8 +97,10 @@ BEGIN
               100.0 * (c.avg_response_time_ms - f.avg_response_time_ms)
                   / NULLIF(f.avg_response_time_ms, 0) / p.rt_margin,
               (c.avg_response_time_ms - f.avg_response_time_ms)
-                  / sqrt(power(lat.s_ref, 2) / greatest(lat.k_ref, 1)
-                         + power(greatest(lat.s_ref, coalesce(lat.sd_cand, 0)), 2) / greatest(lat.k_cand, 1)),
+                  / greatest(greatest(coalesce(lat.baseline_scale, 0), coalesce(lat.sd_ref, 0),
+                                      0.01 * f.avg_response_time_ms, 1e-9)
+                             * sqrt(1.0 / greatest(lat.k_cand, 1) + 1.0 / greatest(lat.k_ref, 1)),
+                             coalesce(req.se, 0)),
               least(c.latency_count, f.latency_count),
               c.latency_count, f.latency_count, 'timed requests'),
              ('error_rate', 'error rate', '%', c.error_rate, f.error_rate,
