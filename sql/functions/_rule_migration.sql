@@ -49,6 +49,21 @@ BEGIN
                s.loo_avg_response_time_ms AS avg_response_time_ms,
                s.loo_latency_count AS latency_count
           FROM w CROSS JOIN LATERAL cachemon._window_stats(w.t_start, w.t_end) AS s
+    ), mins AS MATERIALIZED (
+        -- the window's minutes of both sides, read once: the minute average, and the timed
+        -- requests with the first two moments of their latencies from the minute's sketch
+        -- (each key at the value it stands for; none without a sketch)
+        SELECT m.implementation_type, m.latency_count, m.latency_sum,
+               coalesce((m.latency_sketch).zero_count, 0) + q.n AS n, q.s1, q.s2
+          FROM w CROSS JOIN p
+          JOIN cachemon.cache_metrics_1min AS m
+            ON m.implementation_type IN (p.cand, p.ref)
+           AND m.bucket >= w.t_start AND m.bucket < w.t_end
+         CROSS JOIN LATERAL (
+               SELECT coalesce(sum(u.c), 0) AS n, coalesce(sum(u.c * v.v), 0) AS s1,
+                      coalesce(sum(u.c * v.v * v.v), 0) AS s2
+                 FROM unnest((m.latency_sketch).keys, (m.latency_sketch).counts) AS u (k, c)
+                CROSS JOIN LATERAL (SELECT cachemon.sketch_value(u.k) AS v) AS v) AS q
     ), lat AS (
         SELECT count(*) FILTER (WHERE m.implementation_type = p.cand) AS k_cand,
                count(*) FILTER (WHERE m.implementation_type = p.ref) AS k_ref,
@@ -58,30 +73,15 @@ BEGIN
                   FROM cachemon.cache_baseline_metrics AS b
                  WHERE b.implementation_type = p.ref AND b.is_active) AS baseline_scale
           FROM w CROSS JOIN p
-          JOIN cachemon.cache_metrics_1min AS m
-            ON m.implementation_type IN (p.cand, p.ref)
-           AND m.bucket >= w.t_start AND m.bucket < w.t_end AND m.latency_count > 0
+          JOIN mins AS m ON m.latency_count > 0
          GROUP BY w.t_end, p.ref
-    ), mom AS (
-        -- per side, the timed requests of the window (every minute) and the first two moments
-        -- of their latencies, from the minute sketches (each key at the value it stands for)
-        SELECT m.implementation_type, sum(coalesce((m.latency_sketch).zero_count, 0)) + sum(s.n) AS n,
-               sum(s.s1) AS s1, sum(s.s2) AS s2
-          FROM w CROSS JOIN p
-          JOIN cachemon.cache_metrics_1min AS m
-            ON m.implementation_type IN (p.cand, p.ref)
-           AND m.bucket >= w.t_start AND m.bucket < w.t_end AND m.latency_sketch IS NOT NULL
-         CROSS JOIN LATERAL (
-               SELECT coalesce(sum(u.c), 0) AS n, coalesce(sum(u.c * v.v), 0) AS s1,
-                      coalesce(sum(u.c * v.v * v.v), 0) AS s2
-                 FROM unnest((m.latency_sketch).keys, (m.latency_sketch).counts) AS u (k, c)
-                CROSS JOIN LATERAL (SELECT cachemon.sketch_value(u.k) AS v) AS v) AS s
-         GROUP BY m.implementation_type
     ), req AS (
         -- the standard error of the difference of the two averages from the requests'
         -- own variance: a heavy tail (a few requests 100x slower) makes it large
         SELECT sqrt(sum(greatest(mm.s2 - mm.s1 * mm.s1 / mm.n, 0) / greatest(mm.n - 1, 1) / mm.n)) AS se
-          FROM mom AS mm WHERE mm.n > 0
+          FROM (SELECT sum(m.n) AS n, sum(m.s1) AS s1, sum(m.s2) AS s2
+                  FROM mins AS m GROUP BY m.implementation_type) AS mm
+         WHERE mm.n > 0
     ), x AS (
         SELECT p.cand, p.ref, w.minutes, v.*
           FROM w CROSS JOIN p CROSS JOIN lat CROSS JOIN req

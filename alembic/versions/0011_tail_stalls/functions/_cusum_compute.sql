@@ -140,7 +140,10 @@ BEGIN
                 greatest(coalesce((b.statistics -> 'dispersion' ->> 'error_rate_phi')::double precision, 1), 1) AS err_phi,
                 cachemon._baseline_pooled_at(b, 'hit_rate', hh.at) / 100.0 AS hit,
                 power(coalesce((b.statistics -> 'dispersion' ->> 'hit_rate_tau')::double precision, 0) / 100.0, 2) AS tau2,
-                b.statistics -> 'tail' AS tail) AS bp
+                b.statistics -> 'tail' AS tail,
+                (b.statistics #>> '{tail,p99_response_time_ms,far}')::double precision AS far,
+                (b.statistics #>> '{tail,p99_response_time_ms,beyond_warning}')::double precision AS beyond_warning,
+                greatest(coalesce((b.statistics #>> '{tail,p99_response_time_ms,far_phi}')::double precision, 1), 1) AS far_phi) AS bp
          CROSS JOIN LATERAL (
                 SELECT 'error_rate', d.design, bp.err, d.p1, bp.err_phi, 0.0::double precision,
                        NULL::integer, NULL::double precision
@@ -166,10 +169,8 @@ BEGIN
                 -- stalls: the requests above twice the p99 line, p1 what that share becomes
                 -- when just enough requests stall there for p99 to reach the warning threshold
                 -- (1% of them, less those already beyond the threshold line)
-                SELECT 'p99_response_time_ms', 'stall', (bp.tail #>> '{p99_response_time_ms,far}')::double precision,
-                       (bp.tail #>> '{p99_response_time_ms,far}')::double precision
-                           + greatest(0.01 - (bp.tail #>> '{p99_response_time_ms,beyond_warning}')::double precision, 0),
-                       greatest(coalesce((bp.tail #>> '{p99_response_time_ms,far_phi}')::double precision, 1), 1), 0,
+                SELECT 'p99_response_time_ms', 'stall', bp.far,
+                       bp.far + greatest(0.01 - bp.beyond_warning, 0), bp.far_phi, 0,
                        4, 2 * cachemon._baseline_pooled_at(b, 'p99_response_time_ms', hh.at)
                 ) AS x (metric, design, p0, p1, phi, phi_n, li, line)
     ), lines AS (
