@@ -17,14 +17,14 @@ Per scenario the evidence comes from the one thing it changes, as the rollups sh
   unchanged, so the joint KL of hit/miss and latency is this one);
 - latency: KL of the minute's latency distribution (all timed requests in one sketch, hits
   and misses mixed, as cache_metrics_1min keeps them), estimated from 400,000 draws of the
-  model on 40 logarithmic bins a decade.
+  model's own latency draw (bench_auditor.request_latency) on 40 logarithmic bins a decade.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from functools import cache
+from collections.abc import Callable
 
 ARL_MINUTES = 1440.0
 NEEDED = math.log(ARL_MINUTES)  # nats an incident must carry
@@ -40,55 +40,25 @@ def binomial_kl(p1: float, p0: float) -> float:
     return p1 * math.log(p1 / p0) + (1 - p1) * math.log((1 - p1) / (1 - p0))
 
 
-@cache
-def _latency_histogram(
-    hit_rate: float,
-    hit_ms: float,
-    miss_ms: float,
-    sigma: float,
-    latency_factor: float,
-    tail_factor: float,
-    stall_share: float,
-    stall_ms: tuple[float, float],
-) -> tuple[float, ...]:
-    """Shares of the model's latencies in logarithmic bins (draws as Traffic.minute makes them)."""
+Draw = Callable[[random.Random], float]
+
+
+def latency_histogram(draw: Draw) -> tuple[float, ...]:
+    """Shares of 400,000 latencies from ``draw`` (one fixed seed) in logarithmic bins."""
     rng = random.Random(20261130)
     width = math.log(10) / _BINS_PER_DECADE
     nbins = int(math.log(_HIGH / _LOW) / width) + 2
     counts = [0.5] * nbins  # add-half smoothing: no empty bin
     for _ in range(_DRAWS):
-        hit = rng.random() < hit_rate
-        med = (hit_ms if hit else miss_ms) * latency_factor
-        ms = rng.lognormvariate(math.log(med), sigma)
-        if rng.random() < 0.005:
-            ms *= rng.uniform(10, 40) * tail_factor
-        elif tail_factor > 1 and rng.random() < 0.02:
-            ms *= rng.uniform(3, 6)
-        if stall_share > 0 and rng.random() < stall_share:
-            ms += rng.uniform(*stall_ms)
+        ms = draw(rng)
         i = int(math.log(min(max(ms, _LOW), _HIGH) / _LOW) / width)
         counts[min(i, nbins - 1)] += 1
     total = sum(counts)
     return tuple(c / total for c in counts)
 
 
-def latency_kl(
-    hit_rate: float,
-    hit_ms: float,
-    miss_ms: float,
-    sigma: float,
-    latency_factor: float = 1.0,
-    tail_factor: float = 1.0,
-    stall_share: float = 0.0,
-    stall_ms: tuple[float, float] = (0.0, 0.0),
-) -> float:
-    """KL per timed request of the latency under an effect from the latency without it."""
-    if latency_factor == 1.0 and tail_factor == 1.0 and stall_share == 0.0:
-        return 0.0
-    base = _latency_histogram(hit_rate, hit_ms, miss_ms, sigma, 1.0, 1.0, 0.0, (0.0, 0.0))
-    changed = _latency_histogram(
-        hit_rate, hit_ms, miss_ms, sigma, latency_factor, tail_factor, stall_share, stall_ms
-    )
+def kl(changed: tuple[float, ...], base: tuple[float, ...]) -> float:
+    """KL(changed || base) in nats of two histograms on the same bins."""
     return sum(a * math.log(a / b) for a, b in zip(changed, base, strict=True))
 
 

@@ -70,6 +70,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -247,15 +248,7 @@ class Traffic:
                     events.append((t, "error", impl.name, key, None, None, "Timeout", "timed out"))
                     continue
                 hit = rng.random() < hit_p
-                med = (impl.hit_ms if hit else impl.miss_ms) * eff.latency_factor
-                ms = rng.lognormvariate(math.log(med), impl.sigma)
-                if rng.random() < 0.005:  # rare very slow requests
-                    ms *= rng.uniform(10, 40) * eff.tail_factor
-                elif eff.tail_factor > 1 and rng.random() < 0.02:
-                    ms *= rng.uniform(3, 6)
-                if eff.stall_share > 0 and rng.random() < eff.stall_share:
-                    ms += rng.uniform(*eff.stall_ms)
-                ms = min(ms, 86_400_000.0)
+                ms = request_latency(rng, impl, eff, hit)
                 size = self.size[impl.name]
                 events.append((t, "hit" if hit else "miss", impl.name, key, ms, size, None, None))
                 if not hit:
@@ -273,6 +266,45 @@ class Traffic:
         return events
 
 
+def request_latency(rng: random.Random, impl: Impl, eff: Effect, hit: bool) -> float:
+    """One timed request's latency in ms under an effect: the model's only latency draw."""
+    med = (impl.hit_ms if hit else impl.miss_ms) * eff.latency_factor
+    ms = rng.lognormvariate(math.log(med), impl.sigma)
+    if rng.random() < 0.005:  # rare very slow requests
+        ms *= rng.uniform(10, 40) * eff.tail_factor
+    elif eff.tail_factor > 1 and rng.random() < 0.02:
+        ms *= rng.uniform(3, 6)
+    if eff.stall_share > 0 and rng.random() < eff.stall_share:
+        ms += rng.uniform(*eff.stall_ms)
+    return min(ms, 86_400_000.0)
+
+
+@cache
+def _latency_kl(
+    impl: tuple[float, float, float, float], eff: tuple[float, float, float, tuple[float, float]]
+) -> float:
+    """KL per timed request of the model's latency under an effect (hit rate, hit / miss
+    medians and sigma of the implementation; latency, tail, stall share and stall of the
+    effect) from its latency without it, both drawn by request_latency."""
+    hit_rate, hit_ms, miss_ms, sigma = impl
+    model = Impl("", 0.0, hit_rate, hit_ms, miss_ms, sigma=sigma)
+    latency_factor, tail_factor, stall_share, stall_ms = eff
+    changed = Effect(
+        "",
+        latency_factor=latency_factor,
+        tail_factor=tail_factor,
+        stall_share=stall_share,
+        stall_ms=stall_ms,
+    )
+
+    def sampler(e: Effect) -> info.Draw:
+        return lambda rng: request_latency(rng, model, e, rng.random() < hit_rate)
+
+    return info.kl(
+        info.latency_histogram(sampler(changed)), info.latency_histogram(sampler(Effect("")))
+    )
+
+
 def scenario_nats(impl: Impl, eff: Effect, progress: float, requests: float) -> float:
     """Nats one minute of the effect carries against the baseline (auditor_information)."""
     if eff.volume == 0.0:
@@ -288,16 +320,11 @@ def scenario_nats(impl: Impl, eff: Effect, progress: float, requests: float) -> 
     lookups = requests * (1 - p1)
     if eff.hit_factor != 1.0:
         nats += lookups * info.binomial_kl(impl.hit_rate * eff.hit_factor, impl.hit_rate)
-    nats += lookups * info.latency_kl(
-        impl.hit_rate,
-        impl.hit_ms,
-        impl.miss_ms,
-        impl.sigma,
-        eff.latency_factor,
-        eff.tail_factor,
-        eff.stall_share,
-        eff.stall_ms,
-    )
+    if (eff.latency_factor, eff.tail_factor, eff.stall_share) != (1.0, 1.0, 0.0):
+        nats += lookups * _latency_kl(
+            (impl.hit_rate, impl.hit_ms, impl.miss_ms, impl.sigma),
+            (eff.latency_factor, eff.tail_factor, eff.stall_share, eff.stall_ms),
+        )
     return nats
 
 
