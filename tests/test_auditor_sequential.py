@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -158,6 +159,50 @@ def test_a_small_stall_behind_a_heavy_tail_is_found(conn: Conn) -> None:
     assert first["details"]["design"] == "stall", first["details"]
 
 
+def test_the_statistic_restarts_when_a_finding_is_resolved(conn: Conn) -> None:
+    """Errors at 4% for 15 minutes at 120 operations a minute leave about 80 nats in the
+    running sum, which drain at the baseline's drift of under a nat a minute: without a
+    restart, an incident in the next hour or two would be judged over a segment that begins
+    inside this one (its value the old incident's, and a segment that starts before a
+    resolved finding may open nothing). Invariant: once the finding is resolved, the test
+    is what it would be if the minutes before the minute of the resolution did not exist;
+    forgetting the resolution brings the old evidence back. Fails on revision 0011."""
+    end = _baselined(conn, 60, BASE, HISTORY, 0.35)
+    draws = random.Random(5)
+    at = end
+    for traffic, minutes in ((BASE.but(error_rate=0.04), 15), (BASE, 30)):
+        for _ in range(minutes):
+            emit(conn, traffic, at, 1, draws.random())
+            at += timedelta(minutes=1)
+            roll_up(conn, at + timedelta(seconds=5))
+    found = _findings(conn, "error_rate")
+    assert len(found) == 1 and found[0]["resolved_at"] is not None, found
+    since = found[0]["resolved_at"].replace(second=0, microsecond=0)
+    now = at + timedelta(seconds=5)
+    query = (
+        "SELECT design, statistic, threshold, segment_start, segment_minutes, events,"
+        " exceedances, observed, recent, recovery FROM cachemon._cusum_compute(%s)"
+        " WHERE implementation_type = 'new' AND metric = 'error_rate'"
+    )
+    restarted = conn.execute(query, (now,)).fetchall()
+    assert len(restarted) == 1, restarted
+    # 30 clean minutes since: the segment is empty or begins after the resolution
+    assert restarted[0]["segment_start"] is None or restarted[0]["segment_start"] >= since
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            "DELETE FROM cachemon.cache_metrics_1min WHERE implementation_type = 'new'"
+            " AND bucket < %s",
+            (since,),
+        )
+        assert conn.execute(query, (now,)).fetchall() == restarted
+    with conn.transaction(force_rollback=True):
+        conn.execute("DELETE FROM cachemon.cache_auditor_observations")
+        remembered = conn.execute(query, (now,)).fetchall()
+    assert remembered[0]["segment_start"] is not None, remembered
+    assert remembered[0]["segment_start"] < end + timedelta(minutes=15), remembered
+    assert remembered[0]["statistic"] > restarted[0]["statistic"] + 20, (remembered, restarted)
+
+
 def test_the_baseline_knows_its_far_tail(conn: Conn) -> None:
     """statistics.tail of p99 holds the shares the stall design tests against, and they are
     the raw events' own: above twice the p99 line (far) and above it times 1 + warning / 100
@@ -236,7 +281,7 @@ def test_an_incident_at_night_resolves_soon_after_it_ends(conn: Conn) -> None:
     # 45 timed requests a minute: p99 is judged by the 60-minute window (a shorter one
     # holds too few requests beyond p99), which keeps the incident's minutes for an hour
     # after it ends. Once the sequential test's reverse CUSUM (details.recovery) reaches
-    # h / 2, the minutes since favour the baseline e^5.5 to one and that window is clear:
+    # h / 2, the minutes since favour the baseline e^(h/2) to one and that window is clear:
     # the finding resolves within minutes, where 0009 kept it open the whole hour (and
     # listed the implementation's next incident in it instead of opening one).
     night = BASE.but(rpm=45)

@@ -8,7 +8,7 @@ INSERT INTO cachemon._setting_rules (name, kind, min_value, max_value, not_above
 INSERT INTO cachemon._settings (name, value, description) VALUES
     ('auditor.sequential', 'true',
      'Whether error_rate, hit_rate_drop and response_time also judge the sequential test (cachemon._cusum); false leaves only the windows'),
-    ('auditor.cusum_h', '11',
-     'Alarm threshold of the sequential test (CUSUM of per-minute log-likelihood ratios): higher is slower and quieter; one false alarm per statistic in at most e^h minutes (11: 60,000 minutes)'),
+    ('auditor.cusum_h', '10',
+     'Alarm threshold of the sequential test (CUSUM of per-minute log-likelihood ratios): higher is slower and quieter; one false alarm per statistic in at most e^h minutes (10: 22,000 minutes)'),
     ('auditor.cusum_minutes', '120',
      'Minutes of history the sequential test looks back over (its evidence is recomputed from the minute rows at every run)');

@@ -1,3 +1,16 @@
+-- Undo 0012_sequential_level: auditor.cusum_h back to 11 where it is still the default, and
+-- cachemon._window_totals back as 0004_auditor froze it.
+UPDATE cachemon._settings
+   SET value = '11'
+ WHERE name = 'auditor.cusum_h' AND value = '10';
+UPDATE cachemon._settings
+   SET description = 'Alarm threshold of the sequential test (CUSUM of per-minute log-likelihood ratios): higher is slower and quieter; one false alarm per statistic in at most e^h minutes (11: 60,000 minutes)'
+ WHERE name = 'auditor.cusum_h';
+-- the settings' validation is a deferred constraint trigger: run it now, so that nothing is
+-- pending when a later step of the same transaction (a downgrade to base) drops the table
+SET CONSTRAINTS cachemon._settings_validate IMMEDIATE;
+SET CONSTRAINTS cachemon._settings_validate DEFERRED;
+
 CREATE OR REPLACE FUNCTION cachemon._window_totals(p_from timestamptz, p_to timestamptz)
 RETURNS TABLE (
     implementation_type text,
