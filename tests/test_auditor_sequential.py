@@ -268,6 +268,32 @@ def test_a_resolved_incident_does_not_reopen_from_its_own_minutes(conn: Conn) ->
     ]
 
 
+def test_an_incident_that_goes_on_after_a_resolve_opens_again(conn: Conn) -> None:
+    # 3 operations a minute with 25% errors; a person resolves the finding while the errors
+    # go on. The statistic restarts at the minute of the resolution, and the minutes from
+    # that minute on were not judged when it was resolved: the sequential test opens a new
+    # finding on them after about 4 minutes (only the 60-minute window judges this volume
+    # otherwise, and it holds the minutes before the resolution for an hour: on revision 0011
+    # nothing opened in the 40 minutes after the resolve).
+    quiet = BASE.but(rpm=3)
+    end = _baselined(conn, 60, quiet, HISTORY * 2, 0.29)
+    _play(conn, [(quiet.but(error_rate=0.25), 20)], end)
+    assert len(_opened(conn, "error_rate")) == 1
+    resolved_at = end + timedelta(minutes=20, seconds=10)
+    conn.execute(
+        "SELECT * FROM cachemon.resolve_observation("
+        "(SELECT id FROM cachemon.cache_auditor_observations WHERE status <> 'resolved'"
+        " AND rule = 'error_rate'), 'alice', 'fixed', %s)",
+        (resolved_at,),
+    )
+    _play(conn, [(quiet.but(error_rate=0.25), 40)], end + timedelta(minutes=20))
+    found = _opened(conn, "error_rate")
+    assert len(found) == 2, [f["message"] for f in found]
+    assert found[1]["details"]["test"] == "sequential", found[1]["details"]
+    delay = (found[1]["opened_at"] - resolved_at).total_seconds() / 60
+    assert delay <= 30, (delay, found[1]["message"])
+
+
 def _findings(conn: Conn, rule: str) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT (details->>'opened_at')::timestamptz AS opened_at, resolved_at, message"
