@@ -165,8 +165,9 @@ def test_the_statistic_restarts_when_a_finding_is_resolved(conn: Conn) -> None:
     restart, an incident in the next hour or two would be judged over a segment that begins
     inside this one (its value the old incident's, and a segment that starts before a
     resolved finding may open nothing). Invariant: once the finding is resolved, the test
-    is what it would be if the minutes before the minute of the resolution did not exist;
-    forgetting the resolution brings the old evidence back. Fails on revision 0011."""
+    is what it would be if the minutes that begin before the resolution did not exist
+    (since 0013 the minute the resolution falls in is one of them); forgetting the
+    resolution brings the old evidence back. Fails on revision 0011."""
     end = _baselined(conn, 60, BASE, HISTORY, 0.35)
     draws = random.Random(5)
     at = end
@@ -177,7 +178,7 @@ def test_the_statistic_restarts_when_a_finding_is_resolved(conn: Conn) -> None:
             roll_up(conn, at + timedelta(seconds=5))
     found = _findings(conn, "error_rate")
     assert len(found) == 1 and found[0]["resolved_at"] is not None, found
-    since = found[0]["resolved_at"].replace(second=0, microsecond=0)
+    since = found[0]["resolved_at"]
     now = at + timedelta(seconds=5)
     query = (
         "SELECT design, statistic, threshold, segment_start, segment_minutes, events,"
@@ -292,6 +293,39 @@ def test_an_incident_that_goes_on_after_a_resolve_opens_again(conn: Conn) -> Non
     assert found[1]["details"]["test"] == "sequential", found[1]["details"]
     delay = (found[1]["opened_at"] - resolved_at).total_seconds() / 60
     assert delay <= 30, (delay, found[1]["message"])
+
+
+def test_a_slow_incident_that_goes_on_after_a_resolve_opens_again(conn: Conn) -> None:
+    # 12 operations a minute with 6% errors: the sequential test needs several minutes to
+    # reach its level, more than auditor.window, so its segment counts only when it begins
+    # after the implementation's last resolved finding. A person resolves the finding in a
+    # minute that holds errors, and the errors go on. The restart keeps only the minutes
+    # that begin after the resolution, the same boundary run_auditor applies: a new finding
+    # opens within minutes. (Until 0013 the restart kept the minute the resolution fell in,
+    # which begins before it: with that minute's errors the running sum never went back
+    # under its start, the segment began there and could not count, and nothing opened for
+    # the next half hour.)
+    quiet = BASE.but(rpm=12)
+    end = _baselined(conn, 60, quiet, HISTORY * 2, 0.23)
+    _play(conn, [(quiet.but(error_rate=0.06), 25)], end)
+    assert len(_opened(conn, "error_rate")) == 1
+    resolved_at = end + timedelta(minutes=25, seconds=10)
+    conn.execute(
+        "SELECT * FROM cachemon.resolve_observation("
+        "(SELECT id FROM cachemon.cache_auditor_observations WHERE status <> 'resolved'"
+        " AND rule = 'error_rate'), 'alice', 'fixed', %s)",
+        (resolved_at,),
+    )
+    _play(
+        conn,
+        [(quiet.but(error_rate=0.4), 1), (quiet.but(error_rate=0.06), 29)],
+        end + timedelta(minutes=25),
+    )
+    found = _opened(conn, "error_rate")
+    assert len(found) == 2, [f["message"] for f in found]
+    assert found[1]["details"].get("test") == "sequential", found[1]["details"]
+    delay = (found[1]["opened_at"] - resolved_at).total_seconds() / 60
+    assert delay <= 15, (delay, found[1]["message"])
 
 
 def _findings(conn: Conn, rule: str) -> list[dict[str, Any]]:

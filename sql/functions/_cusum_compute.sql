@@ -51,9 +51,13 @@ BEGIN
      * lookback, computed again at every run from the minute rows (W_T - min(0, min W_j) over
      * the running sums W), so late rows and reruns cannot double count, and the segment is
      * the minutes after the last minimum of W (the evidence of the current excursion).
-     * Since revision 0012 the statistic of an implementation starts again from 0 at the
-     * minute its last finding was resolved (by the auditor or a person, before p_now): a
-     * CUSUM restarts after its alarm is dealt with. Without the restart an incident's
+     * Since revision 0012 the statistic of an implementation starts again from 0 when its
+     * last finding is resolved (by the auditor or a person, before p_now): a CUSUM restarts
+     * after its alarm is dealt with. Since 0013 it keeps the minutes that begin at or after
+     * the resolution (cachemon._last_resolution), the boundary run_auditor applies to a
+     * segment: in 0012 it kept the minute the resolution fell in, and a segment that began
+     * there could never count (12 operations a minute with 6% errors that went on after a
+     * person's resolve: the next finding came from the 15-minute window after 17 minutes). Without the restart an incident's
      * evidence (80 nats for errors at 4% for 15 minutes at 110 operations a minute) took
      * one to two hours to drain at the baseline's drift, and an incident in that time was
      * judged over a segment that began with the old one: its value was the old incident's,
@@ -118,14 +122,10 @@ BEGIN
         SELECT qb.* FROM cfg CROSS JOIN LATERAL cachemon._queued_buckets(
             cfg.t_end - pg_catalog.make_interval(mins => cfg.lookback), cfg.t_end) AS qb
     ), restart AS MATERIALIZED (
-        -- per implementation the minute its last finding was resolved in (by the auditor or
-        -- a person), up to p_now: the statistic starts again from 0 there
-        SELECT o.implementation_type,
-               pg_catalog.date_trunc('minute', max(o.resolved_at), 'UTC') AS since
-          FROM cachemon.cache_auditor_observations AS o CROSS JOIN cfg
-         WHERE o.status = 'resolved' AND o.resolved_at <= p_now
-           AND o.resolved_at > cfg.t_end - pg_catalog.make_interval(mins => cfg.lookback)
-         GROUP BY o.implementation_type
+        -- per implementation the instant its last finding was resolved (by the auditor or a
+        -- person), up to p_now: the statistic starts again from 0 with the first minute
+        -- that begins at or after it
+        SELECT * FROM cachemon._last_resolution(p_now)
     ), m AS MATERIALIZED (
         SELECT r.implementation_type, r.bucket, r.latency_sketch,
                extract(hour FROM r.bucket AT TIME ZONE 'UTC')::integer AS hour,
@@ -140,7 +140,8 @@ BEGIN
          WHERE NOT EXISTS (SELECT 1 FROM q WHERE q.bucket = r.bucket
                                               AND q.implementation_type = r.implementation_type)
            AND NOT EXISTS (SELECT 1 FROM restart AS x
-                            WHERE x.implementation_type = r.implementation_type AND r.bucket < x.since)
+                            WHERE x.implementation_type = r.implementation_type
+                              AND r.bucket < x.resolved_at)
     ), par AS MATERIALIZED (
         -- the baseline's parameters once per implementation and hour of day in the lookback
         -- (not per minute: the baseline row's jsonb is large), one row per metric and design
@@ -318,7 +319,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon._cusum_compute(timestamptz) IS
-    'Internal: the computation behind cachemon._cusum (the auditor''s sequential test, served from run_auditor''s per-run cache when it can). Per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms) the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline, quasi-likelihood, each minute capped at 0.6 h; designs warning and critical, and for p99 also stall: requests beyond twice the p99 line) over the last auditor.cusum_minutes (from the minute the implementation''s last finding was resolved in, when later: the test restarts after an incident), with the segment that carries it, the level it must reach (greatest(h, h/2 + its strongest minute)) and the reverse CUSUM (recovery). A rule breaches on it when statistic >= threshold, recent > 0 and the segment''s value is beyond the rule''s threshold.';
+    'Internal: the computation behind cachemon._cusum (the auditor''s sequential test, served from run_auditor''s per-run cache when it can). Per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms) the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline, quasi-likelihood, each minute capped at 0.6 h; designs warning and critical, and for p99 also stall: requests beyond twice the p99 line) over the last auditor.cusum_minutes (from the first minute that begins at or after the implementation''s last resolved finding, when later: the test restarts after an incident), with the segment that carries it, the level it must reach (greatest(h, h/2 + its strongest minute)) and the reverse CUSUM (recovery). A rule breaches on it when statistic >= threshold, recent > 0 and the segment''s value is beyond the rule''s threshold.';
 
 REVOKE ALL ON FUNCTION cachemon._cusum_compute(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon._cusum_compute(timestamptz) TO cachemon_reader, cachemon_admin;

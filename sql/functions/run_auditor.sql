@@ -216,8 +216,9 @@ BEGIN
             -- window is not clear (old evidence must not keep or reopen a finding).
             -- And a breach in any window longer than auditor.window (a long window, the judging
             -- window of a quiet implementation, the segment of the sequential test) counts only
-            -- when it starts after the implementation's last resolved finding: those minutes
-            -- were one incident, they must not open a second finding.
+            -- when it begins at or after the implementation's last resolution
+            -- (cachemon._last_resolution, where the sequential test restarts too): those
+            -- minutes were one incident, they must not open a second finding.
             SELECT f0.*, j.judge_k, j.judge_state,
                    f0.state = 'breach'
                    AND (j.judge_k IS NULL OR f0.k < j.judge_k
@@ -228,11 +229,8 @@ BEGIN
               FROM f0 LEFT JOIN judge AS j
                 ON j.implementation_type = f0.implementation_type AND j.rule = f0.rule
                AND j.metric IS NOT DISTINCT FROM f0.metric
-              LEFT JOIN LATERAL (
-                    SELECT max(o.resolved_at) AS resolved_at
-                      FROM cachemon.cache_auditor_observations AS o
-                     WHERE o.implementation_type = f0.implementation_type
-                       AND o.status = 'resolved') AS lr ON true
+              LEFT JOIN cachemon._last_resolution(p_now) AS lr
+                ON lr.implementation_type = f0.implementation_type
         ), ms AS (
             -- A metric is clear when its deciding window is, unless its sequential test is
             -- in 'hold' (the segment's value beyond the clear threshold, the statistic just
