@@ -88,6 +88,16 @@ def _opened(conn: Conn, rule: str) -> list[dict[str, Any]]:
     ).fetchall()
 
 
+def _resolve_by_hand(conn: Conn, at: datetime) -> None:
+    """A person resolves the open error_rate finding at ``at``."""
+    conn.execute(
+        "SELECT * FROM cachemon.resolve_observation("
+        "(SELECT id FROM cachemon.cache_auditor_observations WHERE status <> 'resolved'"
+        " AND rule = 'error_rate'), 'alice', 'fixed', %s)",
+        (at,),
+    )
+
+
 def test_threshold_level_errors_are_found_within_minutes(conn: Conn) -> None:
     start = _baselined(conn, 25)
     _play(conn, [(BASE, 5), (BASE.but(error_rate=0.015), 20)], start)
@@ -257,73 +267,60 @@ def test_a_resolved_incident_does_not_reopen_from_its_own_minutes(conn: Conn) ->
     _play(conn, [(quiet.but(error_rate=0.25), 20)], end)
     assert len(_opened(conn, "error_rate")) == 1
     resolved_at = end + timedelta(minutes=20, seconds=10)
-    conn.execute(
-        "SELECT * FROM cachemon.resolve_observation("
-        "(SELECT id FROM cachemon.cache_auditor_observations WHERE status <> 'resolved'"
-        " AND rule = 'error_rate'), 'alice', 'fixed', %s)",
-        (resolved_at,),
-    )
+    _resolve_by_hand(conn, resolved_at)
     _play(conn, [(quiet, 40)], end + timedelta(minutes=20))
     assert len(_opened(conn, "error_rate")) == 1, [
         f["message"] for f in _opened(conn, "error_rate")
     ]
 
 
-def test_an_incident_that_goes_on_after_a_resolve_opens_again(conn: Conn) -> None:
-    # 3 operations a minute with 25% errors; a person resolves the finding while the errors
-    # go on. The statistic restarts at the minute of the resolution, and the minutes from
-    # that minute on were not judged when it was resolved: the sequential test opens a new
-    # finding on them after about 4 minutes (only the 60-minute window judges this volume
-    # otherwise, and it holds the minutes before the resolution for an hour: on revision 0011
-    # nothing opened in the 40 minutes after the resolve).
-    quiet = BASE.but(rpm=3)
-    end = _baselined(conn, 60, quiet, HISTORY * 2, 0.29)
-    _play(conn, [(quiet.but(error_rate=0.25), 20)], end)
+def _goes_on_after_a_resolve(
+    conn: Conn, quiet: Traffic, rate: float, first: float, seed: float
+) -> tuple[list[dict[str, Any]], datetime]:
+    """Errors at ``rate`` until a finding opens (20-25 minutes); a person resolves it 10 s
+    into the next minute, which has errors at ``first``; the errors go on at ``rate`` for
+    half an hour. Returns the error_rate findings and the instant of the resolve."""
+    end = _baselined(conn, 60, quiet, HISTORY * 2, seed)
+    before = 25 if quiet.rpm > 5 else 20
+    _play(conn, [(quiet.but(error_rate=rate), before)], end)
     assert len(_opened(conn, "error_rate")) == 1
-    resolved_at = end + timedelta(minutes=20, seconds=10)
-    conn.execute(
-        "SELECT * FROM cachemon.resolve_observation("
-        "(SELECT id FROM cachemon.cache_auditor_observations WHERE status <> 'resolved'"
-        " AND rule = 'error_rate'), 'alice', 'fixed', %s)",
-        (resolved_at,),
-    )
-    _play(conn, [(quiet.but(error_rate=0.25), 40)], end + timedelta(minutes=20))
-    found = _opened(conn, "error_rate")
-    assert len(found) == 2, [f["message"] for f in found]
-    assert found[1]["details"]["test"] == "sequential", found[1]["details"]
-    delay = (found[1]["opened_at"] - resolved_at).total_seconds() / 60
-    assert delay <= 30, (delay, found[1]["message"])
-
-
-def test_a_slow_incident_that_goes_on_after_a_resolve_opens_again(conn: Conn) -> None:
-    # 12 operations a minute with 6% errors: the sequential test needs several minutes to
-    # reach its level, more than auditor.window, so its segment counts only when it begins
-    # after the implementation's last resolved finding. A person resolves the finding in a
-    # minute that holds errors, and the errors go on. The restart keeps only the minutes
-    # that begin after the resolution, the same boundary run_auditor applies: a new finding
-    # opens within minutes. (Until 0013 the restart kept the minute the resolution fell in,
-    # which begins before it: with that minute's errors the running sum never went back
-    # under its start, the segment began there and could not count, and nothing opened for
-    # the next half hour.)
-    quiet = BASE.but(rpm=12)
-    end = _baselined(conn, 60, quiet, HISTORY * 2, 0.23)
-    _play(conn, [(quiet.but(error_rate=0.06), 25)], end)
-    assert len(_opened(conn, "error_rate")) == 1
-    resolved_at = end + timedelta(minutes=25, seconds=10)
-    conn.execute(
-        "SELECT * FROM cachemon.resolve_observation("
-        "(SELECT id FROM cachemon.cache_auditor_observations WHERE status <> 'resolved'"
-        " AND rule = 'error_rate'), 'alice', 'fixed', %s)",
-        (resolved_at,),
-    )
+    resolved_at = end + timedelta(minutes=before, seconds=10)
+    _resolve_by_hand(conn, resolved_at)
     _play(
         conn,
-        [(quiet.but(error_rate=0.4), 1), (quiet.but(error_rate=0.06), 29)],
-        end + timedelta(minutes=25),
+        [(quiet.but(error_rate=first), 1), (quiet.but(error_rate=rate), 29)],
+        end + timedelta(minutes=before),
     )
     found = _opened(conn, "error_rate")
     assert len(found) == 2, [f["message"] for f in found]
     assert found[1]["details"].get("test") == "sequential", found[1]["details"]
+    return found, resolved_at
+
+
+def test_an_incident_that_goes_on_after_a_resolve_opens_again(conn: Conn) -> None:
+    # 3 operations a minute with 25% errors; a person resolves the finding while the errors
+    # go on. The statistic restarts with the first minute that begins after the resolution,
+    # and those minutes were not judged when it was resolved: the sequential test opens a
+    # new finding on them within minutes (only the 60-minute window judges this volume
+    # otherwise, and it holds the minutes before the resolution for an hour: on revision 0011
+    # nothing opened in the 40 minutes after the resolve).
+    found, resolved_at = _goes_on_after_a_resolve(conn, BASE.but(rpm=3), 0.25, 0.25, 0.29)
+    delay = (found[1]["opened_at"] - resolved_at).total_seconds() / 60
+    assert delay <= 20, (delay, found[1]["message"])
+
+
+def test_a_slow_incident_that_goes_on_after_a_resolve_opens_again(conn: Conn) -> None:
+    # 12 operations a minute with 6% errors: the sequential test needs more minutes than
+    # auditor.window to reach its level, so its segment counts only when it begins at or
+    # after the implementation's last resolution. A person resolves the finding in a minute
+    # that holds errors, and the errors go on. The restart keeps only the minutes that begin
+    # at or after the resolution, the boundary run_auditor applies (cachemon._last_resolution):
+    # the sequential test opens the new finding 12.9 minutes after the resolve. (On 0012 the
+    # restart kept the minute the resolution fell in, which begins before it: with that
+    # minute's errors the running sum never went back under its start, the segment began
+    # there and could not count, and the 15-minute window opened the finding after 16.9
+    # minutes, once it began after the resolution.)
+    found, resolved_at = _goes_on_after_a_resolve(conn, BASE.but(rpm=12), 0.06, 0.4, 0.23)
     delay = (found[1]["opened_at"] - resolved_at).total_seconds() / 60
     assert delay <= 15, (delay, found[1]["message"])
 
