@@ -55,9 +55,11 @@ BEGIN
      * last finding is resolved (by the auditor or a person, before p_now): a CUSUM restarts
      * after its alarm is dealt with. Since 0013 it keeps the minutes that begin at or after
      * the resolution (cachemon._last_resolution), the boundary run_auditor applies to a
-     * segment: in 0012 it kept the minute the resolution fell in, and a segment that began
-     * there could never count (12 operations a minute with 6% errors that went on after a
-     * person's resolve: the next finding came from the 15-minute window after 17 minutes). Without the restart an incident's
+     * segment: 0012 kept the minute the resolution fell in, and a segment that began there
+     * could not count while it did (12 operations a minute with 6% errors going on after a
+     * person's resolve: the next finding came from the 15-minute window after 16.9 minutes,
+     * now from this test after 12.9). Until a minute begins after the resolution there is
+     * nothing to judge and no row. Without the restart an incident's
      * evidence (80 nats for errors at 4% for 15 minutes at 110 operations a minute) took
      * one to two hours to drain at the baseline's drift, and an incident in that time was
      * judged over a segment that began with the old one: its value was the old incident's,
