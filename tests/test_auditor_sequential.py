@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
 from tests.auditor_traffic import Conn, Traffic, emit, recent_start, roll_up
+from tests.trust_helpers import attacker, login_role
 
 HISTORY = 240
 BASE = Traffic("new", rpm=120, error_rate=0.002)
@@ -530,3 +531,52 @@ def test_extreme_times_are_refused_or_empty(conn: Conn, p_now: str) -> None:
     # run_auditor refuses it by name (cachemon._check_now)
     with pytest.raises(psycopg.errors.Error, match="p_now"):
         conn.execute("SELECT * FROM cachemon.run_auditor(%s::timestamptz)", (p_now,))
+
+
+def test_the_incident_boundary_resists_hostile_callers(conn: Conn, db_url: str) -> None:
+    """cachemon._last_resolution decides where the sequential test restarts and which long
+    windows may open a finding. The writer role, a role that can only connect and a role that
+    can create objects cannot call it; a table planted under the same name in a schema of the
+    attacker's does not move the boundary; extreme or missing times return nothing wrong."""
+    at = recent_start(10)
+    conn.execute(
+        "INSERT INTO cachemon.cache_auditor_observations (implementation_type, rule, severity,"
+        " category, status, metric, message, first_seen_at, last_seen_at, resolved_at,"
+        " resolved_by) VALUES ('new', 'error_rate', 'warning', 'reliability', 'resolved',"
+        " 'error_rate', 'an earlier incident', %(t)s, %(t)s, %(t)s, 'alice')",
+        {"t": at},
+    )
+    query = "SELECT * FROM cachemon._last_resolution(%s::timestamptz)"
+    real = conn.execute(query, ("infinity",)).fetchall()
+    assert real == [{"implementation_type": "new", "resolved_at": at}]
+
+    _, writer_url = login_role(db_url, "writer", "cachemon_writer")
+    _, connect_url = login_role(db_url, "connect")
+    name, attacker_url = attacker(db_url)
+    for url in (writer_url, connect_url, attacker_url):
+        with psycopg.connect(url, autocommit=True) as c:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute(query, ("infinity",))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute("SELECT * FROM cachemon._cusum(now())")
+    # the attacker plants a findings table that says every implementation was resolved
+    # just now, in a schema of its own first on everyone's search_path
+    with psycopg.connect(attacker_url, autocommit=True) as c:
+        c.execute(f'CREATE SCHEMA "{name}"')
+        c.execute(
+            f"CREATE TABLE \"{name}\".cache_auditor_observations AS SELECT 'new'::text"
+            " AS implementation_type, 'resolved'::text AS status, now() AS resolved_at"
+        )
+        c.execute(f'GRANT USAGE ON SCHEMA "{name}" TO PUBLIC')
+        c.execute(f'GRANT SELECT ON "{name}".cache_auditor_observations TO PUBLIC')
+    conn.execute(f'SET search_path = "{name}", public, cachemon')
+    assert conn.execute(query, ("infinity",)).fetchall() == real
+    conn.execute("RESET search_path")
+
+    # extreme and missing times: nothing, or the real boundary, never a wrong one
+    assert conn.execute(query, ("-infinity",)).fetchall() == []
+    assert conn.execute("SELECT * FROM cachemon._last_resolution(NULL)").fetchall() == []
+    assert conn.execute(query, (at - timedelta(microseconds=1),)).fetchall() == []
+    assert conn.execute(query, (at,)).fetchall() == real
+    with pytest.raises(psycopg.errors.Error):  # out of range is refused by the type itself
+        conn.execute(query, ("1e308",))
