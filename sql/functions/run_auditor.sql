@@ -80,9 +80,10 @@ BEGIN
      *   threshold, its window is the minutes of its segment, and it opens like a critical
      *   breach (auditor.open_after_critical).
      * - A breach in a window longer than auditor.window that reaches back before the
-     *   implementation's last resolved finding does not count (no second finding for the
-     *   minutes of an incident already closed; since 0009 also when that window is the
-     *   deciding one of a quiet implementation, or the sequential test's segment).
+     *   implementation's last resolution (cachemon._last_resolution, where the sequential
+     *   test restarts too) does not count (no second finding for the minutes of an
+     *   incident already closed; since 0009 also when that window is the deciding one of a
+     *   quiet implementation, or the sequential test's segment).
      *
      * Runs from tick() every minute: it takes a try-lock and returns skipped when another
      * run holds it, and does nothing on a standby.
