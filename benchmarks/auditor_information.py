@@ -70,18 +70,13 @@ def kl(changed: tuple[float, ...], base: tuple[float, ...]) -> float:
     return sum(a * math.log(a / b) for a, b in zip(changed, base, strict=True))
 
 
-def oracle_minutes(nats_per_minute: float) -> float:
-    """Lorden's bound: minutes the best test with one false alarm a day needs on average."""
-    return NEEDED / nats_per_minute if nats_per_minute > 0 else math.inf
-
-
 def first_passage(nats_by_minute: list[float], needed: float = NEEDED) -> float:
     """Minutes until an incident's minutes have carried ``needed`` nats, in expectation.
 
     Lorden's bound for an incident whose evidence per minute changes as it goes (the daily
     cycle, a ramp): the first time the KL divergences of its minutes add up to ``needed``,
-    interpolated within the minute. A step at constant volume gives needed / KL, as
-    oracle_minutes; a ramp's first minutes carry little (an error ramp from 0.17% to 5%
+    interpolated within the minute. A step at constant volume gives needed / KL (the
+    textbook form); a ramp's first minutes carry little (an error ramp from 0.17% to 5%
     over 20 minutes at 38 operations a minute needs about 11 minutes for ln(1440) nats,
     where the mean over its 20 minutes would say 4). Past the incident's last minute the
     mean rate of its minutes continues (what a longer incident of the same kind would

@@ -403,11 +403,10 @@ class SeedResult:
     # requests a minute of the affected implementation while the scenario lasts (the daily
     # and weekly cycle, without bursts): how fast evidence can arrive
     volume: dict[str, float] = field(default_factory=dict)
-    # nats a minute the scenario's evidence carries for the best possible test
-    # (auditor_information): incidents under ln(1440) nats in all are beyond the information
-    nats: dict[str, float] = field(default_factory=dict)
-    # ... and minute by minute (a ramp's first minutes carry little): the bound is the first
-    # time they add up to ln(1440) (auditor_information.first_passage)
+    # nats each minute of the scenario carries for the best possible test
+    # (auditor_information): incidents under ln(1440) nats in all are beyond the information,
+    # and the bound is the first time they add up to ln(1440) (a ramp's first minutes carry
+    # little)
     nats_by_minute: dict[str, list[float]] = field(default_factory=dict)
     # what the scenario's minutes showed against the active baseline, in the rule's own terms
     # (realised), and whether that stayed under the rule's warning threshold
@@ -517,7 +516,6 @@ def run_seed(
                 )
                 for k in range(sc.minutes)
             ]
-            res.nats[sc.name] = statistics.mean(res.nats_by_minute[sc.name])
         at = live_start
         while at < now:
             active = [s for s in plan if s.start and s.end and s.start <= at < s.end]
@@ -620,10 +618,9 @@ def realised(conn: Conn, sc: Scenario) -> tuple[str, bool]:
     The traffic model's hit rate drifts (a point or two) and the sampling is Poisson, so a
     scenario's label (its nominal change) and what its minutes show can differ: "hit rate
     -12%" on a cache whose hit rate had drifted three points above its baseline's hour
-    shows -8.5% against the baseline. Returns the
-    realised figures and whether they stayed under the rule's warning threshold (errors:
-    pooled rate; hit rate: relative drop; latency: p50 / p95 / p99 of the merged sketches,
-    the largest change)."""
+    shows -8.5% against the baseline. Returns the realised figures and whether they stayed
+    under the rule's warning threshold (errors: pooled rate; hit rate: relative drop;
+    latency: p50 / p95 / p99 of the merged sketches, the largest change)."""
     assert sc.start is not None and sc.end is not None
     eff = sc.effects[0]
     if eff.volume == 0.0:
@@ -692,9 +689,7 @@ def report(results: list[SeedResult], days: float, history_days: float) -> bool:
         # The same within the information (auditor_information): incidents whose minutes
         # carry at least ln(1440) nats, delays where the best test's bound allows the target.
         def bound(r: SeedResult, sc: Scenario) -> float:
-            if sc.name in r.nats_by_minute:
-                return info.first_passage(r.nats_by_minute[sc.name])
-            return info.oracle_minutes(r.nats.get(sc.name, math.inf))
+            return info.first_passage(r.nats_by_minute[sc.name])
 
         in_found = [(r, f) for r in rs for f in r.found if bound(r, f[0]) <= f[0].minutes]
         in_missed = [m for r in rs for m in r.missed if bound(r, m) <= m.minutes]
@@ -733,7 +728,7 @@ def report(results: list[SeedResult], days: float, history_days: float) -> bool:
         # ... and within what any monitor of the auditor's statistics can find: an incident
         # must carry ln(1440 x 33) nats for one false alarm a day over all of them
         def nats(r: SeedResult, sc: Scenario) -> float:
-            return r.nats.get(sc.name, math.inf) * sc.minutes
+            return sum(r.nats_by_minute[sc.name])
 
         all_found = sum(1 for r in rs for f in r.found if nats(r, f[0]) >= info.NEEDED_ALL)
         all_should = all_found + sum(
