@@ -15,6 +15,7 @@ SCRIPTS = [
     "bench_collector.py",
     "bench_rollup.py",
     "bench_auditor.py",
+    "bench_auditor_cost.py",
     "bench_ingest.py",
     "bench_maintenance.py",
     "bench_dashboard.py",
