@@ -377,6 +377,17 @@ class Collectors:
             w.close()
 
 
+def write_clean(traffic: Traffic, coll: Collectors, start: datetime, end: datetime) -> None:
+    """Clean traffic from ``start`` to ``end`` through the collectors in bulk (flushed hourly)."""
+    at = start
+    while at < end:
+        coll.record(traffic.minute(at, [], 0.0))
+        at += timedelta(minutes=1)
+        if at.minute == 0:
+            coll.flush_all()
+    coll.flush_all()
+
+
 def tick(conn: Conn, now: datetime) -> None:
     for _ in range(1000):
         row = conn.execute("SELECT buckets_left FROM cachemon.tick(%s)", (now,)).fetchone()
@@ -462,13 +473,7 @@ def run_seed(
             if updated != 1:
                 raise SystemExit(f"--setting: no setting named {name!r}")
         coll = Collectors(url)
-        at = hist_start
-        while at < live_start:
-            coll.record(traffic.minute(at, [], 0.0))
-            at += timedelta(minutes=1)
-            if at.minute == 0:
-                coll.flush_all()
-        coll.flush_all()
+        write_clean(traffic, coll, hist_start, live_start)
         tick(conn, live_start)
         for impl in ("legacy", "new", "tiny"):
             b = conn.execute(

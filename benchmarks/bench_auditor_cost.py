@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from bench_auditor import Collectors, Traffic, tick  # beside this script
+from bench_auditor import Collectors, Traffic, tick, write_clean  # beside this script
 from psycopg.rows import dict_row
 
 from orchestrator import dbversions, localpg
@@ -60,13 +60,7 @@ def measure(url: str, minutes: int, repeat: int) -> dict[str, list[float]]:
     traffic = Traffic(random.Random(7))
     collectors = Collectors(url)
     try:
-        at = start
-        while at < end:
-            collectors.record(traffic.minute(at, [], 0.0))
-            at += timedelta(minutes=1)
-            if at.minute == 0:
-                collectors.flush_all()
-        collectors.flush_all()
+        write_clean(traffic, collectors, start, end)
     finally:
         collectors.close()
     now = end + timedelta(seconds=5)
