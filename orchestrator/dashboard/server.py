@@ -12,6 +12,10 @@ import uvicorn
 from orchestrator.dashboard.app import DashboardSettings, create_app
 
 TOKEN_ENV = "CACHEMON_DASHBOARD_TOKEN"
+# The kernel's send buffer of each connection (accepted sockets inherit the listener's): with
+# the app's 64 KiB writes it bounds what a page that stops reading holds in the kernel, and
+# makes such a page visible as stalled (its writes stop completing) within a few pushes.
+SEND_BUFFER = 256 * 1024
 
 
 class UnsafeBind(ValueError):
@@ -52,8 +56,9 @@ def make_server(
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
     sock.bind((host.strip("[]"), port))
-    sock.listen(128)
+    sock.listen(512)
     sock.set_inheritable(True)
     config = uvicorn.Config(
         create_app(settings),
