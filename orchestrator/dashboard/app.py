@@ -350,7 +350,8 @@ def create_app(settings: DashboardSettings) -> Starlette:
         if part is not None and part not in PARTS:
             return bad_request(f"unknown part {part!r}; one of {', '.join(PARTS)}", 404)
         try:
-            data = await read_state(range_.name)
+            # Concurrent requests (and pages) for one range share one read.
+            data = dict(await hub.read_shared(range_.name))
         except PoolTimeout:
             return unavailable(f"no database connection free within {settings.pool_timeout} s")
         except psycopg.OperationalError as exc:

@@ -12,10 +12,11 @@ Any role that can connect may ``NOTIFY cachemon_events``, so a notification is o
 and costs O(1): the listener keeps the latest payload and sets a flag. The publisher turns
 any number of hints into at most one round of re-reads per ``min_interval`` seconds (one read
 per watched range, five ranges at most), serialises each result once, and hands the same
-bytes to every page of that range. A page holds at most one unsent message of each kind
-(status, notify, state): a newer one replaces it, so a page that does not read costs one
-reference to shared bytes, never a queue. A page whose socket has not accepted a write for
-``stall_timeout`` seconds is closed (its browser reconnects and gets the latest state).
+bytes to every page of that range. Requests for a range's JSON share the read in flight too.
+A page holds at most one unsent message of each kind (status, notify, state): a newer one
+replaces it, so a page that does not read costs one reference to shared bytes, never a queue.
+A page whose socket has not accepted a write for ``stall_timeout`` seconds is closed (its
+browser reconnects and gets the latest state at once).
 """
 
 from __future__ import annotations
@@ -77,6 +78,12 @@ class Client:
             self.task.cancel()
 
 
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a shared read's failure as seen (whoever awaited it has handled it)."""
+    if not task.cancelled():
+        task.exception()
+
+
 def identifiers(payload: str) -> dict[str, Any]:
     """The contract's keys of a notification payload (nothing else reaches a page)."""
     try:
@@ -121,7 +128,7 @@ class Hub:
         self.closed_slow = 0  # pages closed because they stopped reading
         self._payload: str | None = None  # the latest notification's payload, unparsed
         self._dirty = asyncio.Event()
-        self._reading: dict[str, asyncio.Task[bytes | None]] = {}
+        self._reading: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._last_round = -1e9
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -163,7 +170,7 @@ class Hub:
         if latest is not None:
             client.put("state", latest)
         else:
-            self._read_shared(client.range_name)
+            self.read_shared(client.range_name)
 
     def remove(self, client: Client) -> None:
         self.clients.discard(client)
@@ -231,35 +238,38 @@ class Hub:
             await self.push_states()
 
     async def push_states(self) -> None:
-        """Re-read every range a page watches (once each) and push it to those pages."""
-        for name in sorted({c.range_name for c in self.clients}):
-            if await self._read_shared(name) is None:
-                return
-
-    def _read_shared(self, name: str) -> asyncio.Task[bytes | None]:
-        """One read of ``name`` at a time: callers arriving meanwhile share it."""
-        task = self._reading.get(name)
-        if task is None or task.done():
-            task = asyncio.create_task(self._read(name), name=f"cachemon-read-{name}")
-            self._reading[name] = task
-        return task
-
-    async def _read(self, name: str) -> bytes | None:
-        self.rereads += 1
-        try:
-            data = await self.read_state(name)
-        except Exception as exc:
-            log.warning("re-read failed: %s", exc)
+        """Re-read every range a page watches (once each, side by side: the pool bounds how
+        many run at once) and push each to its pages as soon as it is read."""
+        names = sorted({c.range_name for c in self.clients})
+        results = await asyncio.gather(
+            *(self.read_shared(name) for name in names), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            log.warning("re-read failed: %s", failures[0])
             self._set_up(False)
             self._dirty.set()
             await asyncio.sleep(1.0)
-            return None
+
+    def read_shared(self, name: str) -> asyncio.Task[dict[str, Any]]:
+        """One read of ``name`` at a time: pages and requests arriving meanwhile share it,
+        and its result goes to every page of that range."""
+        task = self._reading.get(name)
+        if task is None or task.done():
+            task = asyncio.create_task(self._read(name), name=f"cachemon-read-{name}")
+            task.add_done_callback(_retrieve)
+            self._reading[name] = task
+        return task
+
+    async def _read(self, name: str) -> dict[str, Any]:
+        self.rereads += 1
+        data = await self.read_state(name)
         if self.listening.is_set():
             self._set_up(True)
         message = sse("state", data)
         self.latest[name] = message
         self._broadcast("state", message, name)
-        return message
+        return data
 
     def stalled(self, now: float) -> list[Client]:
         return [
