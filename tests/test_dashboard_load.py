@@ -296,7 +296,8 @@ def test_beyond_the_caps_the_answer_is_429(data_url: str) -> None:
                         for r in ("6h", "24h")
                     ]
 
-                    def waiting() -> int:
+                    def waiting() -> int:  # (pg_stat_activity is a snapshot per transaction)
+                        locker.execute("SELECT pg_stat_clear_snapshot()")
                         row = locker.execute(
                             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
                             " 'Lock' AND application_name = 'cachemon dashboard'"
