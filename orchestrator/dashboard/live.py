@@ -39,6 +39,21 @@ PAYLOAD_KEYS = ("topic", "table", "op", "bucket", "implementation_type", "id")
 CHUNK = 64 * 1024
 
 log = logging.getLogger("cachemon.dashboard")
+# uvicorn logs "ASGI callable returned without completing response." at ERROR whenever a
+# response ends unfinished, which is how a stalled page is closed. The hub counts the pages
+# it closes; UnfinishedResponseFilter (installed on uvicorn's logger by server.make_server)
+# drops that many of those lines, since the hub has already said why at WARNING.
+_closed_unfinished = 0
+UNFINISHED = "ASGI callable returned without completing response."
+
+
+class UnfinishedResponseFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        global _closed_unfinished
+        if record.msg == UNFINISHED and _closed_unfinished > 0:
+            _closed_unfinished -= 1
+            return False
+        return True
 
 
 def sse(event: str, data: Any) -> bytes:
@@ -283,7 +298,17 @@ class Hub:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(1.0, self.stall_timeout / 2))
-            for client in self.stalled(loop.time()):
+            global _closed_unfinished
+            stalled = self.stalled(loop.time())
+            for client in stalled:
                 self.closed_slow += 1
+                _closed_unfinished += 1
                 self.remove(client)
                 client.close()
+            if stalled:
+                log.warning(
+                    "closed %d live page(s) that accepted nothing for %.0f s (%d so far)",
+                    len(stalled),
+                    self.stall_timeout,
+                    self.closed_slow,
+                )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from collections.abc import Callable
 import uvicorn
 
 from orchestrator.dashboard.app import DashboardSettings, create_app
+from orchestrator.dashboard.live import UnfinishedResponseFilter
 
 TOKEN_ENV = "CACHEMON_DASHBOARD_TOKEN"
 # The kernel's send buffer of each connection (accepted sockets inherit the listener's): with
@@ -53,6 +55,9 @@ def make_server(
 ) -> tuple[uvicorn.Server, socket.socket]:
     """A uvicorn server and its bound socket (port 0: an ephemeral port, see getsockname)."""
     check_bind(host, settings.token)
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, UnfinishedResponseFilter) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(UnfinishedResponseFilter())
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
