@@ -119,6 +119,7 @@ def demo_like(url: str, minutes: int = 120) -> datetime:
 class RunningServer:
     base_url: str
     settings: DashboardSettings
+    app: Any  # the Starlette app (its hub: app.state.hub)
 
 
 @contextmanager
@@ -134,7 +135,7 @@ def running_server(settings: DashboardSettings) -> Iterator[RunningServer]:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("dashboard server did not start")
             time.sleep(0.05)
-        yield RunningServer(f"http://127.0.0.1:{port}", settings)
+        yield RunningServer(f"http://127.0.0.1:{port}", settings, server.config.app)
     finally:
         server.should_exit = True
         thread.join(timeout=15)

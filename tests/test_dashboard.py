@@ -28,7 +28,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from orchestrator.dashboard import DashboardSettings, create_app
-from orchestrator.dashboard.live import PAYLOAD_KEYS, Client, identifiers
+from orchestrator.dashboard.live import PAYLOAD_KEYS, Client, identifiers, sse
 from orchestrator.dashboard.server import UnsafeBind, check_bind
 from orchestrator.demo import NEW
 from tests.dashboard_helpers import (
@@ -52,9 +52,14 @@ def data_url(db_url: str) -> str:
 
 
 def _get(app: Any, path: str, **kwargs: Any) -> httpx.Response:
+    """One request in-process, with the app's lifespan (its pool and listener) around it."""
+
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c,
+        ):
             return await c.request(kwargs.pop("method", "GET"), path, **kwargs)
 
     return asyncio.run(go())
@@ -137,7 +142,10 @@ def test_headers_host_token_and_cross_site_posts(data_url: str) -> None:
     first = _get(app, f"/?token={token}&range=1h")
     assert first.status_code == 303 and first.headers["location"] == "/?range=1h"
     assert "httponly" in first.headers["set-cookie"].lower()
-    cookie = {"cookie": f"cachemon_dashboard_token={token}"}
+    # The cookie is a session id of this server, never the token (see test_dashboard_load).
+    name, value = first.headers["set-cookie"].split(";")[0].split("=", 1)
+    assert token not in first.headers["set-cookie"]
+    cookie = {"cookie": f"{name}={value}"}
     assert _get(app, "/.json", headers=cookie).status_code == 200
     # With a token, any Host is fine (the server was told to listen beyond loopback).
     assert _get(app, "/.json", headers={**cookie, "host": "dash.internal"}).status_code == 200
@@ -419,12 +427,13 @@ def test_notification_payloads_reach_pages_as_identifiers_only() -> None:
     assert identifiers("not json") == {}
     assert identifiers("[1, 2]") == {}
     client = Client("1h")
-    client.send("notify", {"id": 42, "topic": "cachemon:observations"})
-    message = client.queue.get_nowait()
-    assert message == 'event: notify\ndata: {"id":42,"topic":"cachemon:observations"}\n\n'
-    for i in range(150):  # a page that does not read keeps only the newest 100 messages
-        client.send("notify", {"id": i})
-    assert client.queue.qsize() == 100
+    client.put("notify", sse("notify", {"id": 42, "topic": "cachemon:observations"}))
+    assert client.take() == b'event: notify\ndata: {"id":42,"topic":"cachemon:observations"}\n\n'
+    for i in range(150):  # a page that does not read keeps only the newest of each kind
+        client.put("notify", sse("notify", {"id": i}))
+        client.put("state", sse("state", {"n": i}))
+    assert client.take() == sse("notify", {"id": 149}) + sse("state", {"n": 149})
+    assert client.take() is None
 
 
 STUB_VERDICT = """

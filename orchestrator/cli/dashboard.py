@@ -45,7 +45,53 @@ from orchestrator.cli.options import database_url_option
     show_envvar=True,
     help="Implementation the verdict compares with.",
 )
-def dashboard(database_url: str, host: str, port: int, candidate: str, reference: str) -> None:
+@click.option(
+    "--pool-size",
+    type=click.IntRange(1, 100),
+    default=4,
+    show_default=True,
+    envvar="CACHEMON_DASHBOARD_POOL_SIZE",
+    show_envvar=True,
+    help="Database connections shared by all requests and live pages (plus one LISTEN).",
+)
+@click.option(
+    "--max-clients",
+    type=click.IntRange(1, 100_000),
+    default=200,
+    show_default=True,
+    envvar="CACHEMON_DASHBOARD_MAX_CLIENTS",
+    show_envvar=True,
+    help="Live pages (SSE streams) at once; beyond it, 429 with Retry-After.",
+)
+@click.option(
+    "--max-requests",
+    type=click.IntRange(1, 100_000),
+    default=16,
+    show_default=True,
+    envvar="CACHEMON_DASHBOARD_MAX_REQUESTS",
+    show_envvar=True,
+    help="Other requests in flight at once; beyond it, 429 with Retry-After.",
+)
+@click.option(
+    "--min-interval",
+    type=click.FloatRange(0.05, 3600),
+    default=1.0,
+    show_default=True,
+    envvar="CACHEMON_DASHBOARD_MIN_INTERVAL",
+    show_envvar=True,
+    help="Seconds between two rounds of re-reads, however many notifications arrive.",
+)
+def dashboard(
+    database_url: str,
+    host: str,
+    port: int,
+    candidate: str,
+    reference: str,
+    pool_size: int,
+    max_clients: int,
+    max_requests: int,
+    min_interval: float,
+) -> None:
     """Serve the live dashboard: legacy and new side by side, findings, errors, verdict.
 
     The server uses the database role of the URL: a cachemon_reader login shows everything;
@@ -69,6 +115,10 @@ def dashboard(database_url: str, host: str, port: int, candidate: str, reference
         candidate=candidate,
         reference=reference,
         verdict_window=timedelta(hours=1),
+        pool_size=pool_size,
+        max_clients=max_clients,
+        max_requests=max_requests,
+        min_interval=min_interval,
     )
 
     def ready(url: str) -> None:

@@ -427,6 +427,8 @@ class Collector(Flusher):
             spooled=spooled,
             spooled_total=self._spooled_total,
             replayed=self._replayed,
+            quarantined_lines=self._spool.quarantined_lines if self._spool else 0,
+            quarantined_files=self._spool.quarantined_files if self._spool else 0,
             connected=self._writer is not None and self._writer.reached_server,
             last_error=self._health.last_error,
             last_error_at=self._health.last_error_at,

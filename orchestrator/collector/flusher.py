@@ -4,6 +4,9 @@ A batch that failed stays at the head and is retried, with the same batch id, af
 with jitter; nothing behind it is sent before it. Errors a human must fix (authentication, a
 missing schema, a missing privilege: ``CachemonError.permanent``) are logged once with the fix
 and retried slowly (``permanent_retry_delay``); transient ones are logged once per outage.
+Any other error (not the database's answer) is never retried: the batch is kept in
+``rejected/`` (a spool file that cannot be read goes to ``quarantine/``), and its traceback is
+logged once per distinct problem.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 import logging
 import random
 import time
+import traceback
 import uuid
 
 from orchestrator.collector.events import Event
+from orchestrator.collector.health import describe
 from orchestrator.collector.outbox import Outbox
 from orchestrator.collector.spool import SpoolFile
 from orchestrator.collector.state import _Item, _MemBatch
@@ -136,27 +141,45 @@ class Flusher(Outbox):
                     for batch_id, events in self._spool.read(item):
                         self._send(batch_id, events)
                     self._spool.remove(item)
-            except Exception as exc:
+            except CachemonError as exc:
                 # DatabaseUnavailable, or a problem an operator may fix (schema not installed,
                 # privileges): the item stays at the head and is retried after a backoff.
-                if not isinstance(exc, CachemonError):
-                    log.exception("cachemon collector: unexpected error while sending")
                 self._failure = exc  # logged by the caller, which knows the retry delay
                 self._failed += 1
                 if self._writer is not None and not isinstance(exc, DatabaseUnavailable):
                     self._writer.close()
                 return False
+            except Exception as exc:
+                # Not the database's answer (a file that cannot be read, a value the encoder
+                # cannot carry): the same item would fail the same way forever. Set it aside
+                # (the batch to rejected/, the file to quarantine/) and go on with the rest.
+                self._log_problem(exc)
+                if isinstance(item, _MemBatch):
+                    self._reject(item.batch_id, item.events, exc)
+                else:
+                    assert self._spool is not None
+                    self._spool.quarantine_file(item.path, describe(exc))
+                    self._spool.release(item)
             with self._lock:
                 if self._outbox and self._outbox[0] is item:
                     self._outbox.popleft()
                 self._limit = self.max_buffer
 
     def _send(self, batch_id: uuid.UUID, events: list[Event], depth: int = 0) -> None:
-        """Store one batch; a batch the database refuses is split to isolate the bad events."""
+        """Store one batch; a batch the database refuses is split to isolate the bad events.
+
+        An error that is not the database's answer (a value the encoder cannot carry) is
+        treated the same way: retrying the same events could never help, so the batch is
+        split and what still fails goes to rejected/, its traceback logged once."""
         assert self._writer is not None
         try:
             self._writer.write(batch_id, events)
-        except InvalidInput as exc:
+        except Exception as exc:
+            if isinstance(exc, CachemonError) and not isinstance(exc, InvalidInput):
+                raise  # the database is away or needs a human: retried with backoff
+            if not isinstance(exc, CachemonError):
+                self._log_problem(exc)
+                self._writer.close()  # the next batch starts on a fresh connection
             if len(events) > 1 and depth < _MAX_SPLIT_DEPTH:
                 half = len(events) // 2
                 for part, chunk in enumerate((events[:half], events[half:])):
@@ -168,11 +191,36 @@ class Flusher(Outbox):
         self._batches_sent += 1
         self._last_flush_at = _time()
 
+    def _log_problem(self, exc: BaseException) -> None:
+        """A traceback once per distinct problem (its type and where it was raised); later
+        occurrences at DEBUG, so a recurring error cannot flood the log."""
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = (frames[-1].filename, frames[-1].lineno or 0) if frames else ("", 0)
+        key = (type(exc).__name__, *where)
+        if key in self._logged_problems:
+            log.debug("cachemon collector: again: %s", describe(exc))
+            return
+        if len(self._logged_problems) < 1000:
+            self._logged_problems.add(key)
+        log.error(
+            "cachemon collector: unexpected error, set aside: %s", describe(exc), exc_info=exc
+        )
+
     def _reject(self, batch_id: uuid.UUID, events: list[Event], exc: Exception) -> None:
         self._rejected += len(events)
         self._health.rejected(exc)
         if self._spool is not None:
-            where = self._spool.reject(batch_id, events, str(exc))
+            try:
+                where = self._spool.reject(batch_id, events, str(exc))
+            except OSError as write_error:
+                log.error(
+                    "cachemon refused %d events (%s); cannot keep them (%s); first: %r",
+                    len(events),
+                    exc,
+                    write_error,
+                    events[0],
+                )
+                return
             log.error("cachemon refused %d events (%s); kept in %s", len(events), exc, where)
         else:
             log.error("cachemon refused %d events (%s); first: %r", len(events), exc, events[0])

@@ -58,7 +58,7 @@ class CollectorState:
         self._done = threading.Condition(threading.Lock())
         self._outbox: deque[_Item] = deque()
         self._limit = self.max_buffer
-        self._spool = Spool(self.spool_dir) if self.spool_dir is not None else None
+        self._spool = Spool.open(self.spool_dir) if self.spool_dir is not None else None
         self._known_spool: set[Path] = set()
         self._stopping = False
         self._started = False
@@ -74,5 +74,6 @@ class CollectorState:
         self._replayed = 0
         self._lost_at_stop = 0
         self._health = Health()
+        self._logged_problems: set[tuple[str, str, int]] = set()
         self._failure: Exception | None = None  # the error of the last failed delivery
         self._last_flush_at: float | None = None

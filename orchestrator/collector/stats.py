@@ -24,6 +24,8 @@ class CollectorStats:
     spooled: int  # events in spool files now, waiting for replay
     spooled_total: int  # events ever written to the spool by this process
     replayed: int  # events found in spool files left by earlier processes
+    quarantined_lines: int  # spool lines set aside as malformed (in spool_dir/quarantine)
+    quarantined_files: int  # spool-named entries moved aside: links, FIFOs, others' files
     connected: bool  # the last attempt reached the server and logged in (or a session is open)
     last_error: str | None  # the latest error, with what to do about it
     last_error_at: float | None  # epoch seconds of the latest error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 from collections.abc import Callable
@@ -10,8 +11,13 @@ from collections.abc import Callable
 import uvicorn
 
 from orchestrator.dashboard.app import DashboardSettings, create_app
+from orchestrator.dashboard.live import UnfinishedResponseFilter
 
 TOKEN_ENV = "CACHEMON_DASHBOARD_TOKEN"
+# The kernel's send buffer of each connection (accepted sockets inherit the listener's): with
+# the app's 64 KiB writes it bounds what a page that stops reading holds in the kernel, and
+# makes such a page visible as stalled (its writes stop completing) within a few pushes.
+SEND_BUFFER = 256 * 1024
 
 
 class UnsafeBind(ValueError):
@@ -49,11 +55,15 @@ def make_server(
 ) -> tuple[uvicorn.Server, socket.socket]:
     """A uvicorn server and its bound socket (port 0: an ephemeral port, see getsockname)."""
     check_bind(host, settings.token)
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, UnfinishedResponseFilter) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(UnfinishedResponseFilter())
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
     sock.bind((host.strip("[]"), port))
-    sock.listen(128)
+    sock.listen(512)
     sock.set_inheritable(True)
     config = uvicorn.Config(
         create_app(settings),
