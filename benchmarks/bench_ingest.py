@@ -23,8 +23,8 @@ implementations, keys, latencies, sizes, 1% errors with a message) is stored, al
 The calls alternate within each round (ingest_events, bare, careful, loop), so load on the
 machine falls on all of them alike; the medians are compared.
 
-Each figure is the median of --runs calls; the ratio ingest_events / bare is printed (issue 8
-section 5 targets at most 1.5).
+Each figure is the median of --runs calls; the ratio ingest_events / bare is printed (the target
+is at most 1.5).
 """
 
 from __future__ import annotations

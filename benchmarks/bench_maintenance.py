@@ -1,6 +1,6 @@
 """Ingest stalls during run_maintenance, beside the stall with no maintenance, same run.
 
-    .venv/bin/python benchmarks/bench_maintenance.py                 # a 1M-row day (the issue's)
+    .venv/bin/python benchmarks/bench_maintenance.py                 # a 1M-row day
     .venv/bin/python benchmarks/bench_maintenance.py --day-rows 200000
 
 Without --database-url it starts a throwaway local cluster (orchestrator.localpg) and removes

@@ -1,6 +1,6 @@
 """Rollup benchmarks: figures beside references measured in the same run.
 
-    .venv/bin/python benchmarks/bench_rollup.py                      # full sizes (the issue's)
+    .venv/bin/python benchmarks/bench_rollup.py                      # full sizes
     .venv/bin/python benchmarks/bench_rollup.py --events 100000 --large 300000 --day-rows 100000
 
 Without --database-url it starts a throwaway local cluster (orchestrator.localpg) and removes

@@ -1,4 +1,4 @@
-"""Issue 8 §4: `cachemon db check` compares with the head revision's manifest, reading the
+"""`cachemon db check` compares with the head revision's manifest, reading the
 catalogs only, so a health check never blocks ingest; the frozen revision files are pinned by
 their manifests."""
 

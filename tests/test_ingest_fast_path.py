@@ -1,4 +1,4 @@
-"""ingest_events' fast path changes speed, never the outcome (issue 8, section 5).
+"""ingest_events' fast path changes speed, never the outcome.
 
 The reference is the careful statement alone: ingest_events with its fast-path block cut out,
 installed as cachemon.ingest_events_careful. For generated batches (valid events and values at

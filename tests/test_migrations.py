@@ -18,7 +18,7 @@ from orchestrator.paths import alembic_dir
 
 from .conftest import Server
 
-# The contract of DESIGN.md: every table and column users and other code rely on.
+# The contract: every table and column users and other code rely on.
 CONTRACT: dict[str, set[str]] = {
     "cache_metrics": {
         "recorded_at",

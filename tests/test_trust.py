@@ -1,4 +1,4 @@
-"""Issue 8 §2-§3: nothing outside cachemon is trusted by name, roles do what the README says,
+"""Nothing outside cachemon is trusted by name, roles do what the README says,
 and notifications carry identifiers only. Each attack is performed, then shown inert."""
 
 from __future__ import annotations
