@@ -35,23 +35,39 @@ def alembic_config(url: str | None = None, output: io.StringIO | None = None) ->
     return cfg
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
+def _for(cfg: Config, command_name: str, baseline: bool = True) -> Config:
+    """Tell env.py which command runs and whether an empty database may install the squash
+    point's full script (alembic/baseline/) instead of walking every revision up to it."""
+    cfg.attributes["command"] = command_name
+    cfg.attributes["baseline"] = baseline
+    return cfg
+
+
+def upgrade(url: str | None = None, revision: str = "head", *, baseline: bool = True) -> None:
+    """Upgrade to ``revision``. An empty database installs the squash point's full script and
+    walks only later revisions; ``baseline=False`` walks every revision from the first."""
     with translated():
-        command.upgrade(alembic_config(url or sqlalchemy_url(None)), revision)
+        cfg = _for(alembic_config(url or sqlalchemy_url(None)), "upgrade", baseline)
+        command.upgrade(cfg, revision)
 
 
 def downgrade(url: str | None = None, revision: str = "-1") -> None:
     with translated():
-        command.downgrade(alembic_config(url or sqlalchemy_url(None)), revision)
+        command.downgrade(_for(alembic_config(url or sqlalchemy_url(None)), "downgrade"), revision)
 
 
-def offline_sql(revision: str = "head", *, downgrade_to: str | None = None) -> str:
+def offline_sql(
+    revision: str = "head", *, downgrade_to: str | None = None, baseline: bool = True
+) -> str:
     """The SQL script ``alembic upgrade <revision> --sql`` prints (for psql or Supabase).
 
-    With ``downgrade_to``, the script that downgrades from ``revision`` to that one.
+    With ``downgrade_to``, the script that downgrades from ``revision`` to that one. From an
+    empty database it installs the squash point's full script first (``baseline=False``: every
+    revision).
     """
     out = io.StringIO()
-    cfg = alembic_config(OFFLINE_URL, output=out)
+    cfg = _for(alembic_config(OFFLINE_URL, output=out), "downgrade" if downgrade_to else "upgrade")
+    cfg.attributes["baseline"] = baseline
     with translated():
         if downgrade_to is None:
             command.upgrade(cfg, revision, sql=True)
