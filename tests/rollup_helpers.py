@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -154,6 +156,15 @@ SELECT coalesce(e.bucket, d.bucket) AS bucket,
 """
 
 EVENT_TYPES = ("hit", "miss", "set", "evict", "error")
+
+
+def ingest(conn: Conn, events: Any, batch_id: uuid.UUID | None = None) -> int:
+    """Store ``events`` (a JSON-able list) through cachemon.ingest_events; returns the count."""
+    row = conn.execute(
+        "SELECT cachemon.ingest_events(%s::jsonb, %s) AS n", (json.dumps(events), batch_id)
+    ).fetchone()
+    assert row is not None
+    return int(row["n"])
 
 
 def insert_events(

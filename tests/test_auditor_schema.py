@@ -106,7 +106,23 @@ def test_downgrade_to_foundation_and_back(db_url: str) -> None:
     assert dbversions.current(db_url) == (dbversions.head(),)
 
 
-@pytest.mark.parametrize("table", ["cache_metrics_1min", "cache_auditor_observations"])
+# A row of each published table, and a change to it.
+PUBLISHED = {
+    "cache_metrics_1min": (
+        "INSERT INTO cachemon.cache_metrics_1min (bucket, implementation_type)"
+        " VALUES (date_trunc('minute', now(), 'UTC'), 'x')",
+        "hits = 0",
+    ),
+    "cache_auditor_observations": (
+        "INSERT INTO cachemon.cache_auditor_observations"
+        " (implementation_type, rule, severity, category, status, message, first_seen_at,"
+        "  last_seen_at) VALUES ('x', 'r', 'warning', 'performance', 'open', 'm', now(), now())",
+        "occurrences = 1",
+    ),
+}
+
+
+@pytest.mark.parametrize("table", sorted(PUBLISHED))
 def test_published_tables_accept_update_and_delete(
     conn: psycopg.Connection[dict[str, Any]], table: str
 ) -> None:
@@ -117,11 +133,7 @@ def test_published_tables_accept_update_and_delete(
         (table,),
     ).fetchone()
     assert row == {"pubname": "cachemon_realtime"}
-    conn.execute(
-        "INSERT INTO cachemon.cache_metrics_1min (bucket, implementation_type)"
-        " VALUES ('2026-01-01', 'x')"
-    )
-    conn.execute("UPDATE cachemon.cache_metrics_1min SET hits = 0")
-    conn.execute("UPDATE cachemon.cache_auditor_observations SET occurrences = 1")
-    conn.execute("DELETE FROM cachemon.cache_auditor_observations")
-    conn.execute("DELETE FROM cachemon.cache_metrics_1min")
+    insert, change = PUBLISHED[table]
+    conn.execute(insert)
+    assert conn.execute(f"UPDATE cachemon.{table} SET {change}").rowcount == 1
+    assert conn.execute(f"DELETE FROM cachemon.{table}").rowcount == 1

@@ -375,16 +375,30 @@ def test_live_findings_newest_first(conn: Conn) -> None:
 
 
 def test_reader_role_can_call_the_read_api(conn: Conn, data: Conn) -> None:
+    """A cachemon_reader login gets every row of the read API, the same rows as the owner."""
+    conn.execute(
+        "INSERT INTO cachemon.cache_auditor_observations"
+        " (implementation_type, rule, severity, category, status, message, first_seen_at,"
+        "  last_seen_at) VALUES ('new', 'r', 'warning', 'performance', 'open', 'm', %s, %s)",
+        (T0, T0),
+    )
+    queries = (
+        "SELECT * FROM cachemon.get_timeseries('1 day', NULL, NULL, %(now)s)",
+        "SELECT * FROM cachemon.get_error_breakdown('1 day', NULL, %(now)s)",
+        "SELECT * FROM cachemon.get_traffic_share('1 day', %(now)s)",
+        "SELECT * FROM cachemon.get_live_findings()",
+    )
+    params = {"now": T0 + timedelta(days=1)}
+
+    def read_all() -> list[list[str]]:
+        return [sorted(map(repr, conn.execute(q, params).fetchall())) for q in queries]
+
+    as_owner = read_all()
+    assert all(as_owner), "the data set gives every read function rows"
     conn.execute("CREATE ROLE dash_reader LOGIN IN ROLE cachemon_reader")
     try:
         conn.execute("SET ROLE dash_reader")
-        for q in (
-            "SELECT count(*) FROM cachemon.get_timeseries('1 day', NULL, NULL, %(now)s)",
-            "SELECT count(*) FROM cachemon.get_error_breakdown('1 day', NULL, %(now)s)",
-            "SELECT count(*) FROM cachemon.get_traffic_share('1 day', %(now)s)",
-            "SELECT count(*) FROM cachemon.get_live_findings()",
-        ):
-            conn.execute(q, {"now": T0 + timedelta(days=1)})
+        assert read_all() == as_owner
     finally:
         conn.execute("RESET ROLE")
         conn.execute("DROP ROLE dash_reader")

@@ -29,6 +29,7 @@ from tests.rollup_helpers import (
     day_mismatches,
     db_now,
     hour_mismatches,
+    ingest,
     insert_events,
     minute_mismatches,
     tick_until_idle,
@@ -37,14 +38,6 @@ from tests.rollup_helpers import (
 MAX_RT = 86_400_000.0
 MAX_SIZE = 2**63 - 1
 CONTROL_SAMPLES = ["\x1b[31m", "\x07", "a\nb", "\x7f", "\x85", "\u202e", "\u2066", "\x9b"]
-
-
-def ingest(conn: Conn, events: Any, batch_id: uuid.UUID | None = None) -> int:
-    row = conn.execute(
-        "SELECT cachemon.ingest_events(%s::jsonb, %s) AS n", (json.dumps(events), batch_id)
-    ).fetchone()
-    assert row is not None
-    return int(row["n"])
 
 
 def ingest_raw(conn: Conn, events_json: str) -> int:

@@ -12,18 +12,17 @@ Upgrading runs ``schema/``, ``functions/``, ``post/`` in name order. Downgrading
 ``downgrade.sql`` and then, for each function this revision changed, the copy of that function
 in the newest earlier revision. A revision therefore installs the same thing whenever it runs:
 it never reads ``sql/functions`` (alembic/README.md explains why).
+
+The command line (``python -m orchestrator.migrations``) is ``__main__.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import filecmp
-import importlib
 import os
 import re
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -337,68 +336,3 @@ def write_baseline() -> Path:
     target.parent.mkdir(exist_ok=True)
     target.write_text("".join(parts))
     return target
-
-
-def _manifest_module() -> Any:
-    # Imported by name: orchestrator.manifest imports this module (no import cycle for mypy).
-    return importlib.import_module("orchestrator.manifest")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.migrations")
-    sub = parser.add_subparsers(dest="command", required=True)
-    snap = sub.add_parser("snapshot", help="freeze changed sql/functions files into a revision")
-    snap.add_argument("revision", help="revision folder name or its numeric prefix, e.g. 0002")
-    sub.add_parser("stale", help="list function files not frozen in any revision yet")
-    man = sub.add_parser(
-        "manifest",
-        help="(re)write revisions' manifest.json (file hashes and installed-function hashes)",
-    )
-    which = man.add_mutually_exclusive_group(required=True)
-    which.add_argument("--all", action="store_true", help="every revision")
-    which.add_argument("revision", nargs="?", help="revision folder name or numeric prefix")
-    man.add_argument(
-        "--database-url",
-        default=None,
-        help="a server where this role may create databases (default: a throwaway local cluster)",
-    )
-    sub.add_parser("verify", help="check every revision's SQL files against its manifest")
-    diff = sub.add_parser(
-        "diff", help="print a revision's files as a diff of their previous copies"
-    )
-    diff.add_argument("revision", help="revision folder name or its numeric prefix, e.g. 0013")
-    sub.add_parser("baseline", help="write alembic/baseline/<head>.sql from the current sql/")
-    args = parser.parse_args(argv)
-    if args.command == "manifest":
-        manifest = _manifest_module()
-        names = None
-        if not args.all:
-            names = [f.name for f in revision_folders() if f.name.startswith(args.revision)]
-            if len(names) != 1:
-                raise SystemExit(f"no single revision folder matches {args.revision!r}")
-        for path in manifest.generate(names, args.database_url):
-            print(f"wrote {path.relative_to(path.parents[3])}")
-        return 0
-    if args.command == "verify":
-        problems = _manifest_module().frozen_file_mismatches()
-        for line in problems:
-            print(line)
-        return 1 if problems else 0
-    if args.command == "diff":
-        sys.stdout.write(revision_diff(args.revision))
-        return 0
-    if args.command == "baseline":
-        print(f"wrote {write_baseline().relative_to(alembic_dir().parent)}")
-        return 0
-    if args.command == "snapshot":
-        for name in snapshot(args.revision):
-            print(f"froze {name}")
-        return 0
-    stale = stale_functions()
-    for name in stale:
-        print(name)
-    return 1 if stale else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
