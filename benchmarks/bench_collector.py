@@ -33,7 +33,7 @@ KEYS = [f"prompt number {i}: what is the capital of France?" for i in range(1000
 
 def per_call_ns(fn: object, blocks: int) -> float:
     """Median over blocks of the mean cost of one call, in nanoseconds."""
-    call = fn  # type: ignore[assignment]
+    call = fn
     samples = []
     for _ in range(blocks):
         start = time.perf_counter_ns()

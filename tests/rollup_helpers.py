@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -168,7 +169,7 @@ def ingest(conn: Conn, events: Any, batch_id: uuid.UUID | None = None) -> int:
 
 
 def insert_events(
-    conn: Conn, events: list[tuple[datetime, str, str, float | None, int | None]]
+    conn: Conn, events: Sequence[tuple[datetime, str, str, float | None, int | None]]
 ) -> None:
     """One INSERT statement of (recorded_at, implementation_type, event_type, rt, size) rows."""
     with conn.cursor() as cur:

@@ -231,7 +231,12 @@ def test_page_in_chromium(data_url: str, browser: Any, tmp_path: Path) -> None:
     with running_server(DashboardSettings(data_url)) as server:
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         dialogs: list[str] = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+        def dismiss(d: Any) -> None:
+            dialogs.append(d.message)
+            d.dismiss()
+
+        page.on("dialog", dismiss)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         requests: list[str] = []
@@ -315,8 +320,8 @@ def test_page_in_chromium(data_url: str, browser: Any, tmp_path: Path) -> None:
         row.locator('button[data-action="acknowledge"]').click()
         _wait(lambda: _status(data_url, fid) == "acknowledged", 8, "the acknowledgement")
         page.wait_for_selector(f'#findings tr[data-finding="{fid}"][data-status="acknowledged"]')
-        with psycopg.connect(data_url) as conn:
-            by = conn.execute(
+        with psycopg.connect(data_url) as owner:
+            by = owner.execute(
                 "SELECT acknowledged_by FROM cachemon.cache_auditor_observations WHERE id = %s",
                 (fid,),
             ).fetchone()

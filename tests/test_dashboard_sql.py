@@ -186,8 +186,8 @@ def test_timeseries_whole_dataset_each_level(data: Conn, res_min: int) -> None:
     assert {r["implementation_type"] for r in got} == {"legacy", "new"}
     assert (
         sum(r["total_events"] for r in got)
-        == data.execute("SELECT count(*) AS n FROM cachemon.cache_metrics").fetchone()["n"]
-    )  # type: ignore[index]
+        == data.execute("SELECT count(*) AS n FROM cachemon.cache_metrics").fetchone()["n"]  # type: ignore[index]
+    )
 
 
 def test_default_resolution_picks_a_level(data: Conn) -> None:
@@ -303,7 +303,7 @@ def test_error_breakdown_equals_raw_rows(conn: Conn) -> None:
         "SELECT * FROM cachemon.get_error_breakdown('1 hour', NULL, %s)",
         (T0 + timedelta(minutes=1),),
     ).fetchall()
-    simple = [
+    simple: list[tuple[Any, ...]] = [
         (
             r["implementation_type"],
             r["error_type"],

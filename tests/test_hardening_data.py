@@ -147,7 +147,9 @@ def test_acknowledged_by_and_resolved_by_admit_no_control_characters(conn: Conn)
         " category, metric, message) VALUES ('new', 'error_rate', 'warning', 'reliability',"
         " 'error_rate', 'm')"
     )
-    (obs,) = conn.execute("SELECT id FROM cachemon.cache_auditor_observations").fetchone().values()
+    row = conn.execute("SELECT id FROM cachemon.cache_auditor_observations").fetchone()
+    assert row is not None
+    obs = row["id"]
     for fn in ("acknowledge_observation", "resolve_observation"):
         with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
             conn.execute(f"SELECT cachemon.{fn}(%s, %s)", (obs, "eve\x1b]0;pwned\x07"))
