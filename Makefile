@@ -14,7 +14,7 @@ demo: setup
 lint: setup
 	$(VENV)/ruff check orchestrator tests benchmarks alembic
 	$(VENV)/ruff format --check orchestrator tests benchmarks alembic
-	$(VENV)/mypy orchestrator
+	$(VENV)/mypy orchestrator tests benchmarks
 
 test: lint
 	$(VENV)/pytest

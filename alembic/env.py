@@ -5,6 +5,9 @@
 - Every run holds a transaction-level advisory lock, so two upgrades at once are safe: the
   second waits, then finds the database at head and does nothing.
 - Offline mode (``--sql``) prints a script that psql applies to an empty database.
+- An upgrade of an empty database to the squash point or later installs the squash point's
+  full script (``alembic/baseline/``) and walks only the later revisions; ``-x baseline=off``
+  (or ``config.attributes["baseline"] = False``) walks every revision instead.
 - ``alembic revision -m "what changes"`` needs no database: the new revision is numbered
   ``NNNN_what_changes`` (the next number after the newest revision folder), which
   ``alembic.ini``'s ``file_template`` makes its file name.
@@ -22,6 +25,8 @@ from sqlalchemy import create_engine, pool, text
 from orchestrator.migrations import (
     FINISH_SQL,
     SCHEMA,
+    baseline_statements,
+    baseline_to_install,
     numbered_revision_id,
     prepare_statements,
     sqlalchemy_url,
@@ -37,19 +42,51 @@ def _url() -> str:
     return sqlalchemy_url(url)
 
 
+def _command() -> str | None:
+    """The Alembic command being run: from the command line, or set by orchestrator.dbversions."""
+    cmd = getattr(config.cmd_opts, "cmd", None)
+    if cmd:
+        return str(cmd[0].__name__)
+    found = config.attributes.get("command")
+    return str(found) if found else None
+
+
+def _baseline() -> str | None:
+    """The squash point an empty database installs first (orchestrator.migrations)."""
+    off = context.get_x_argument(as_dictionary=True).get("baseline") in ("off", "no", "false")
+    if off or config.attributes.get("baseline") is False:
+        return None
+    return baseline_to_install(context.script, context.get_revision_argument(), _command())
+
+
 def run_migrations_offline() -> None:
+    start = context.get_starting_revision_argument()
+    squash = _baseline() if start in (None, "base") else None
     context.configure(
         url=_url(),
         literal_binds=True,
         version_table_schema=SCHEMA,
         transactional_ddl=True,
         dialect_opts={"paramstyle": "named"},
+        starting_rev=squash,
     )
     with context.begin_transaction():
         for statement in prepare_statements():
             context.execute(statement)
+        if squash is not None:
+            impl = context.get_context().impl
+            impl.static_output(f"-- Installing {squash} from its full install script\n")
+            for statement in baseline_statements(squash):
+                impl.static_output(statement.rstrip().rstrip(";") + ";\n")
         context.run_migrations()
         context.execute(FINISH_SQL)
+
+
+def _empty(connection: Any) -> bool:
+    found = connection.execute(text(f"SELECT to_regclass('{SCHEMA}.alembic_version')")).scalar()
+    if found is None:
+        return True
+    return connection.execute(text(f"SELECT NOT EXISTS (SELECT FROM {found})")).scalar() is True
 
 
 def run_migrations_online() -> None:
@@ -63,6 +100,11 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             for statement in prepare_statements():
                 connection.execute(text(statement))
+            squash = _baseline()
+            if squash is not None and _empty(connection):
+                driver = connection.connection.driver_connection
+                for statement in baseline_statements(squash):
+                    driver.execute(statement.encode())
             context.run_migrations()
             context.execute(FINISH_SQL)
     engine.dispose()

@@ -65,25 +65,22 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import auditor_information as info  # beside this script (benchmarks/ is on sys.path)
 import psycopg
+from harness import add_smoke, fresh_database, server, smoke
 from psycopg.rows import dict_row
 
-from orchestrator import dbversions, localpg
 from orchestrator.collector.sink import BatchWriter
 
 Conn = psycopg.Connection[dict[str, Any]]
@@ -845,7 +842,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="a cachemon setting for the run, e.g. auditor.cusum_h=10 (repeatable)",
     )
+    add_smoke(parser)
     args = parser.parse_args(argv)
+    smoke(args, seeds=1, days=0.1, history_days=0.2)
     if args.seeds < 1 or args.days <= 0 or args.history_days < 0.2:
         parser.error("--seeds >= 1, --days > 0, --history-days >= 0.2")
     if 1 + args.days + args.history_days + 5 / 1440 > 6.9:
@@ -860,25 +859,12 @@ def main(argv: list[str] | None = None) -> int:
     # a SIGTERM (someone stopping the run) unwinds through the finally below, which stops
     # the server this run started
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    root = None
-    base = args.database_url
-    if base is None:
-        root = Path(tempfile.mkdtemp(prefix="cachemon-bench-auditor-"))
-        base = localpg.start(root, fast=True).url("postgres")
     results = []
-    try:
+    with server(args.database_url) as base:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            with psycopg.connect(base, autocommit=True) as admin:
-                admin.execute("DROP DATABASE IF EXISTS cachemon_bench WITH (FORCE)")
-                admin.execute("CREATE DATABASE cachemon_bench")
-            url = base.rsplit("/", 1)[0] + "/cachemon_bench"
-            dbversions.upgrade(url)
+            url = fresh_database(base)
             results.append(run_seed(url, seed, args.days, args.history_days, end, settings))
             print(f"seed {seed} done in {results[-1].seconds:.0f} s", flush=True)
-    finally:
-        if root is not None:
-            localpg.destroy(root)
-            shutil.rmtree(root, ignore_errors=True)
     return 0 if report(results, args.days, args.history_days) else 1
 
 

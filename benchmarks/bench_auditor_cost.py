@@ -18,20 +18,16 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from bench_auditor import Collectors, Traffic, tick, write_clean  # beside this script
+from harness import add_smoke, fresh_database, server, smoke
 from psycopg.rows import dict_row
-
-from orchestrator import dbversions, localpg
 
 Conn = psycopg.Connection[dict[str, Any]]
 IMPLEMENTATIONS = ("legacy", "new", "tiny")
@@ -54,7 +50,9 @@ def _sequential(conn: Conn, on: bool) -> None:
     )
 
 
-def measure(url: str, minutes: int, repeat: int) -> dict[str, list[float]]:
+def measure(
+    url: str, minutes: int, repeat: int, min_sample_minutes: int = 60
+) -> dict[str, list[float]]:
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
     start = end - timedelta(minutes=minutes)
     traffic = Traffic(random.Random(7))
@@ -67,6 +65,10 @@ def measure(url: str, minutes: int, repeat: int) -> dict[str, list[float]]:
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         conn.execute(
             "UPDATE cachemon._settings SET value = '200000' WHERE name = 'tick.max_buckets'"
+        )
+        conn.execute(
+            "UPDATE cachemon._settings SET value = %s WHERE name = 'baseline.min_sample_minutes'",
+            (str(min_sample_minutes),),
         )
         tick(conn, now)
         for impl in IMPLEMENTATIONS:
@@ -89,17 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=int, default=400, help="minutes of traffic")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each query")
+    add_smoke(parser)
     args = parser.parse_args(argv)
+    smoke(args, minutes=60, repeat=1)
+    # --smoke: 60 minutes hold fewer than the default 60 usable minutes of `tiny`.
+    min_sample_minutes = 5 if args.smoke else 60
     if not 60 <= args.minutes <= 2000 or not 1 <= args.repeat <= 100:
         parser.error("--minutes 60..2000, --repeat 1..100")
-    root = Path(tempfile.mkdtemp(prefix="cachemon-bench-auditor-cost-"))
-    try:
-        url = localpg.start(root, fast=True).url("postgres")
-        dbversions.upgrade(url)
-        figures = measure(url, args.minutes, args.repeat)
-    finally:
-        localpg.destroy(root)
-        shutil.rmtree(root, ignore_errors=True)
+    with server(None) as base:
+        figures = measure(fresh_database(base), args.minutes, args.repeat, min_sample_minutes)
     print(f"auditor cost: {args.minutes} minutes of 3 implementations, medians of {args.repeat}")
     for name, ms in figures.items():
         runs = ", ".join(f"{m:.0f}" for m in ms)

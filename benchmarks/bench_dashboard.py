@@ -34,13 +34,7 @@ from psycopg.rows import dict_row
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_rollup import (
-    fresh_database,
-    load,
-    median_ms,
-    server,
-    tick_until_idle,
-)
+from harness import add_smoke, fresh_database, median_ms, print_server, server, smoke, thirty_days
 
 from orchestrator.dashboard.app import DashboardSettings
 from orchestrator.dashboard.server import make_server
@@ -73,39 +67,6 @@ def poll(page: Any, expression: str, done: Any, timeout: float = 30.0) -> Any:
             return value
         time.sleep(0.005)
     raise TimeoutError(expression)
-
-
-def thirty_days(conn: Conn) -> None:
-    load(conn, 200_000, "now() - interval '24 hours'", "interval '24 hours'")
-    tick_until_idle(conn)
-    rest = """implementation_type, hits, misses, sets,
-                   evictions, errors, total_events, hit_rate, error_rate, avg_response_time_ms,
-                   p50_response_time_ms, p95_response_time_ms, p99_response_time_ms,
-                   max_response_time_ms, avg_cache_size, max_cache_size, latency_count,
-                   latency_sum, cache_size_count, cache_size_sum, updated_at, latency_sketch"""
-    conn.execute("ALTER TABLE cachemon.cache_metrics_1min DISABLE TRIGGER cache_metrics_1min_push")
-    try:
-        for table in ("cache_metrics_1min", "cache_metrics_1hour"):
-            conn.execute(
-                f"""
-                INSERT INTO cachemon.{table} (bucket, {rest})
-                SELECT bucket - k * interval '1 day', {rest}
-                  FROM cachemon.{table}, generate_series(1, 30) AS k
-                ON CONFLICT DO NOTHING
-                """
-            )
-    finally:
-        conn.execute(
-            "ALTER TABLE cachemon.cache_metrics_1min ENABLE TRIGGER cache_metrics_1min_push"
-        )
-    conn.execute(
-        "SELECT cachemon._rollup_days(array_agg(bucket), array_agg(implementation_type))"
-        " FROM cachemon.cache_metrics_1hour"
-    )
-    conn.execute(
-        "VACUUM ANALYZE cachemon.cache_metrics_1min, cachemon.cache_metrics_1hour,"
-        " cachemon._cache_metrics_1day"
-    )
 
 
 def bench_sql(conn: Conn, runs: int) -> None:
@@ -250,16 +211,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help="superuser URL of a server (default: start one)")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--sql-only", action="store_true", help="skip the browser figures")
+    parser.add_argument("--day-rows", type=int, default=200_000, help="events of the copied day")
+    add_smoke(parser)
     args = parser.parse_args(argv)
+    smoke(args, runs=1, day_rows=2_000)
+    if args.smoke and not Path(CHROMIUM).exists():
+        args.sql_only = True
     with server(args.database_url) as base:
         url = fresh_database(base)
         with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-            version = conn.execute("SHOW server_version").fetchone()
-            print(f"PostgreSQL {version and version['server_version']}, 30 days of rollups")
-            thirty_days(conn)
+            print_server(conn, "30 days of rollups")
+            thirty_days(conn, args.day_rows)
             bench_sql(conn, args.runs)
             if not args.sql_only:
-                bench_page(url, conn, max(3, args.runs // 2))
+                bench_page(url, conn, 1 if args.smoke else max(3, args.runs // 2))
     return 0
 
 

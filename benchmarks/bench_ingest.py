@@ -23,8 +23,8 @@ implementations, keys, latencies, sizes, 1% errors with a message) is stored, al
 The calls alternate within each round (ingest_events, bare, careful, loop), so load on the
 machine falls on all of them alike; the medians are compared.
 
-Each figure is the median of --runs calls; the ratio ingest_events / bare is printed (issue 8
-section 5 targets at most 1.5).
+Each figure is the median of --runs calls; the ratio ingest_events / bare is printed (the target
+is at most 1.5).
 """
 
 from __future__ import annotations
@@ -38,10 +38,9 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from bench_rollup import DB, Conn, fresh_database, server
+from harness import DB, Conn, add_smoke, drop_database, fresh_database, print_server, server, smoke
 from psycopg.rows import dict_row
 
 from orchestrator.paths import alembic_dir, sql_dir
@@ -140,19 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help="superuser URL of a server (default: start one)")
     parser.add_argument("--runs", type=int, default=15, help="calls per figure (median)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000])
+    add_smoke(parser)
     args = parser.parse_args(argv)
+    smoke(args, runs=1, sizes=[10])
     with server(args.database_url) as base:
         url = fresh_database(base)
         with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-            version = conn.execute("SHOW server_version").fetchone()
-            print(f"PostgreSQL {version and version['server_version']}, database {DB}")
+            print_server(conn, f"database {DB}")
             install_loop_reference(conn)
             install_careful_reference(conn)
             for n in args.sizes:
                 bench(conn, n, args.runs)
-        parts = urlsplit(base)
-        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as c:
-            c.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        drop_database(base)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Ingest stalls during run_maintenance, beside the stall with no maintenance, same run.
 
-    .venv/bin/python benchmarks/bench_maintenance.py                 # a 1M-row day (the issue's)
+    .venv/bin/python benchmarks/bench_maintenance.py                 # a 1M-row day
     .venv/bin/python benchmarks/bench_maintenance.py --day-rows 200000
 
 Without --database-url it starts a throwaway local cluster (orchestrator.localpg) and removes
@@ -31,10 +31,9 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from bench_rollup import DB, fresh_database, load, server
+from harness import DB, add_smoke, drop_database, fresh_database, load, print_server, server, smoke
 from psycopg.rows import dict_row
 
 from orchestrator.paths import alembic_dir
@@ -99,12 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         default=300_000,
         help="1-minute rows past retention that each maintenance run deletes",
     )
+    add_smoke(parser)
     args = parser.parse_args(argv)
+    smoke(args, day_rows=1_000, window=0.3, old_minutes=100)
     with server(args.database_url) as base:
         url = fresh_database(base)
         with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-            version = conn.execute("SHOW server_version").fetchone()
-            print(f"PostgreSQL {version and version['server_version']}, database {DB}")
+            print_server(conn, f"database {DB}")
             frozen = (
                 alembic_dir() / "versions" / "0003_rollup" / "functions" / "run_maintenance.sql"
             )
@@ -134,44 +134,34 @@ def main(argv: list[str] | None = None) -> int:
             lat, ms = probe(url, None, args.window)
             report("no maintenance (reference)", lat, ms)
 
-            conn.execute(
-                "UPDATE cachemon._settings SET value = '3 days' WHERE name = 'retention.raw'"
+            # Each run drops the day that expires under its retention: D-4 for the 0003 run
+            # (3 days), D-3 for today's (2 days).
+            runs = (
+                ("run_maintenance of revision 0003", "run_maintenance_0003", "3 days"),
+                ("run_maintenance (short lock steps)", "run_maintenance", "2 days"),
             )
-            conn.execute(f"DROP TABLE IF EXISTS {far}")
-            conn.execute(OLD_MINUTES, (args.old_minutes,))
-            dropped: dict[str, object] = {}
+            for label, function, retention in runs:
+                conn.execute(
+                    "UPDATE cachemon._settings SET value = %s WHERE name = 'retention.raw'",
+                    (retention,),
+                )
+                conn.execute(f"DROP TABLE IF EXISTS {far}")
+                conn.execute(OLD_MINUTES, (args.old_minutes,))
+                dropped: dict[str, object] = {}
 
-            def old() -> None:
-                row = conn.execute("SELECT * FROM cachemon.run_maintenance_0003()").fetchone()
-                dropped.update(row or {})
+                def maintain(
+                    function: str = function, dropped: dict[str, object] = dropped
+                ) -> None:
+                    row = conn.execute(f"SELECT * FROM cachemon.{function}()").fetchone()
+                    dropped.update(row or {})
 
-            lat, ms = probe(url, old, args.window)
-            report("run_maintenance of revision 0003", lat, ms)
-            print(
-                f"      dropped {dropped.get('partitions_dropped')},"
-                f" created {dropped.get('partitions_created')}"
-            )
-
-            conn.execute(
-                "UPDATE cachemon._settings SET value = '2 days' WHERE name = 'retention.raw'"
-            )
-            conn.execute(f"DROP TABLE IF EXISTS {far}")
-            conn.execute(OLD_MINUTES, (args.old_minutes,))
-            dropped.clear()
-
-            def new() -> None:
-                row = conn.execute("SELECT * FROM cachemon.run_maintenance()").fetchone()
-                dropped.update(row or {})
-
-            lat, ms = probe(url, new, args.window)
-            report("run_maintenance (short lock steps)", lat, ms)
-            print(
-                f"      dropped {dropped.get('partitions_dropped')},"
-                f" created {dropped.get('partitions_created')}, status {dropped.get('status')}"
-            )
-        parts = urlsplit(base)
-        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as c:
-            c.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+                lat, ms = probe(url, maintain, args.window)
+                report(label, lat, ms)
+                print(
+                    f"      dropped {dropped.get('partitions_dropped')},"
+                    f" created {dropped.get('partitions_created')}, status {dropped.get('status')}"
+                )
+        drop_database(base)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Rollup benchmarks: figures beside references measured in the same run.
 
-    .venv/bin/python benchmarks/bench_rollup.py                      # full sizes (the issue's)
+    .venv/bin/python benchmarks/bench_rollup.py                      # full sizes
     .venv/bin/python benchmarks/bench_rollup.py --events 100000 --large 300000 --day-rows 100000
 
 Without --database-url it starts a throwaway local cluster (orchestrator.localpg) and removes
@@ -18,97 +18,28 @@ it at the end. It creates (and drops) database ``cachemon_bench``.
 from __future__ import annotations
 
 import argparse
-import shutil
-import statistics
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from harness import (  # beside this script
+    DB,
+    Conn,
+    add_smoke,
+    drop_database,
+    fresh_database,
+    load,
+    median_ms,
+    print_server,
+    reset,
+    server,
+    smoke,
+    thirty_days,
+    tick_until_idle,
+    timed,
+)
 from psycopg.rows import dict_row
-
-from orchestrator import dbversions, localpg
-
-DB = "cachemon_bench"
-Conn = psycopg.Connection[dict[str, Any]]
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1000
-
-
-def median_ms(fn: Callable[[], object], runs: int) -> float:
-    return statistics.median(timed(fn) for _ in range(runs))
-
-
-@contextmanager
-def server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    root = Path(tempfile.mkdtemp(prefix="cachemon-bench-"))
-    try:
-        cluster = localpg.start(root, fast=True)
-        yield cluster.url("postgres")
-    finally:
-        localpg.destroy(root)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def fresh_database(base_url: str) -> str:
-    parts = urlsplit(base_url)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as c:
-        c.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        c.execute(f"CREATE DATABASE {DB}")
-    url = urlunsplit(parts._replace(path="/" + DB))
-    dbversions.upgrade(url)
-    return url
-
-
-def load(conn: Conn, rows: int, start_sql: str, span_sql: str) -> None:
-    """``rows`` events spread evenly over [start, start + span), two implementations, through
-    the parent table (so the marking trigger runs), in chunks of 500k."""
-    done = 0
-    while done < rows:
-        n = min(500_000, rows - done)
-        conn.execute(
-            f"""
-            INSERT INTO cachemon.cache_metrics
-                (recorded_at, implementation_type, event_type, response_time_ms, cache_size)
-            SELECT {start_sql} + ({span_sql}) * ((g + %(off)s)::double precision / %(total)s),
-                   CASE WHEN g %% 2 = 0 THEN 'legacy' ELSE 'new' END,
-                   (ARRAY['hit','hit','hit','miss','set','evict','error'])[1 + g %% 7],
-                   CASE WHEN g %% 50 = 0 THEN NULL
-                        ELSE round((exp(random() * 5) * (1 + g %% 3))::numeric, 3)::float8 END,
-                   g %% 10000
-              FROM generate_series(0, %(n)s - 1) AS g
-            """,
-            {"off": done, "total": rows, "n": n},
-        )
-        done += n
-
-
-def tick_until_idle(conn: Conn) -> None:
-    while True:
-        r = conn.execute("SELECT status, buckets_left FROM cachemon.tick()").fetchone()
-        assert r is not None
-        if r["status"] == "done" and r["buckets_left"] == 0:
-            return
-
-
-def reset(conn: Conn) -> None:
-    conn.execute(
-        "TRUNCATE cachemon.cache_metrics, cachemon.cache_metrics_1min,"
-        " cachemon.cache_metrics_1hour, cachemon._cache_metrics_1day, cachemon._dirty_buckets"
-    )
 
 
 def bench_rollup(conn: Conn, events: int) -> None:
@@ -212,37 +143,10 @@ def bench_retention(conn: Conn, day_rows: int) -> None:
     )
 
 
-def bench_summary(conn: Conn) -> None:
+def bench_summary(conn: Conn, rows: int) -> None:
     # 30 days of rollups: the last day's real minutes (from step 1's kind of data) copied back.
     reset(conn)
-    load(conn, 200_000, "now() - interval '24 hours'", "interval '24 hours'")
-    tick_until_idle(conn)
-    rest = """implementation_type, hits, misses, sets,
-                   evictions, errors, total_events, hit_rate, error_rate, avg_response_time_ms,
-                   p50_response_time_ms, p95_response_time_ms, p99_response_time_ms,
-                   max_response_time_ms, avg_cache_size, max_cache_size, latency_count,
-                   latency_sum, cache_size_count, cache_size_sum, updated_at, latency_sketch"""
-    for table in ("cache_metrics_1min", "cache_metrics_1hour"):
-        conn.execute(
-            f"""
-            INSERT INTO cachemon.{table} (bucket, {rest})
-            SELECT bucket - k * interval '1 day', {rest}
-              FROM cachemon.{table}, generate_series(1, 30) AS k
-            ON CONFLICT DO NOTHING
-            """
-        )
-    # The copied hours bypassed tick, so build their days the way tick does: the same helper
-    # (cachemon._rollup_days) over every (day, implementation) of the hourly table.
-    days_ms = timed(
-        lambda: conn.execute(
-            "SELECT cachemon._rollup_days(array_agg(bucket), array_agg(implementation_type))"
-            " FROM cachemon.cache_metrics_1hour"
-        )
-    )
-    conn.execute(
-        "VACUUM ANALYZE cachemon.cache_metrics_1min, cachemon.cache_metrics_1hour,"
-        " cachemon._cache_metrics_1day"
-    )
+    days_ms = thirty_days(conn, rows)
     counts = conn.execute(
         "SELECT (SELECT count(*) FROM cachemon.cache_metrics_1min) AS m,"
         " (SELECT count(*) FROM cachemon.cache_metrics_1hour) AS h,"
@@ -268,16 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", type=int, default=10_000, help="small raw table in 2.")
     parser.add_argument("--large", type=int, default=5_000_000, help="large raw table in 2.")
     parser.add_argument("--day-rows", type=int, default=1_000_000, help="rows of the day in 3.")
+    parser.add_argument("--summary-rows", type=int, default=200_000, help="events of the day in 4.")
     parser.add_argument(
         "--only", choices=["rollup", "empty", "retention", "summary"], action="append"
     )
+    add_smoke(parser)
     args = parser.parse_args(argv)
+    smoke(args, events=2_000, small=100, large=1_000, day_rows=2_000, summary_rows=2_000)
     steps = set(args.only or ["rollup", "empty", "retention", "summary"])
     with server(args.database_url) as base:
         url = fresh_database(base)
         with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-            version = conn.execute("SHOW server_version").fetchone()
-            print(f"PostgreSQL {version and version['server_version']}, database {DB}")
+            print_server(conn, f"database {DB}")
             if "rollup" in steps:
                 bench_rollup(conn, args.events)
             if "empty" in steps:
@@ -285,10 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             if "retention" in steps:
                 bench_retention(conn, args.day_rows)
             if "summary" in steps:
-                bench_summary(conn)
-        parts = urlsplit(base)
-        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as c:
-            c.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+                bench_summary(conn, args.summary_rows)
+        drop_database(base)
     return 0
 
 

@@ -6,7 +6,8 @@ schema versions (Alembic). Everything else is SQL in the ``cachemon`` schema.
 
 __version__ = "0.1.0"
 
-# The collector's public names (DESIGN.md, "Python"), importable from the package itself.
+# The collector's public names (README, "Use it from your application"), importable from the
+# package itself.
 # Imported lazily (PEP 562) so that `python -m orchestrator.migrations` and the CLI's schema
 # commands do not load the collector (and psycopg) through the package's __init__.
 from typing import TYPE_CHECKING, Any

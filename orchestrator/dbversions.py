@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import io
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from psycopg import sql
 from sqlalchemy import create_engine, pool
 
-from orchestrator import catalog, manifest
+from orchestrator import catalog, localpg, manifest
 from orchestrator.errors import translated
 from orchestrator.migrations import (
     current_sql_files,
     libpq_url,
+    revision_folders,
     sqlalchemy_url,
 )
 from orchestrator.paths import alembic_dir
@@ -35,23 +44,39 @@ def alembic_config(url: str | None = None, output: io.StringIO | None = None) ->
     return cfg
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
+def _for(cfg: Config, command_name: str, baseline: bool = True) -> Config:
+    """Tell env.py which command runs and whether an empty database may install the squash
+    point's full script (alembic/baseline/) instead of walking every revision up to it."""
+    cfg.attributes["command"] = command_name
+    cfg.attributes["baseline"] = baseline
+    return cfg
+
+
+def upgrade(url: str | None = None, revision: str = "head", *, baseline: bool = True) -> None:
+    """Upgrade to ``revision``. An empty database installs the squash point's full script and
+    walks only later revisions; ``baseline=False`` walks every revision from the first."""
     with translated():
-        command.upgrade(alembic_config(url or sqlalchemy_url(None)), revision)
+        cfg = _for(alembic_config(url or sqlalchemy_url(None)), "upgrade", baseline)
+        command.upgrade(cfg, revision)
 
 
 def downgrade(url: str | None = None, revision: str = "-1") -> None:
     with translated():
-        command.downgrade(alembic_config(url or sqlalchemy_url(None)), revision)
+        command.downgrade(_for(alembic_config(url or sqlalchemy_url(None)), "downgrade"), revision)
 
 
-def offline_sql(revision: str = "head", *, downgrade_to: str | None = None) -> str:
+def offline_sql(
+    revision: str = "head", *, downgrade_to: str | None = None, baseline: bool = True
+) -> str:
     """The SQL script ``alembic upgrade <revision> --sql`` prints (for psql or Supabase).
 
-    With ``downgrade_to``, the script that downgrades from ``revision`` to that one.
+    With ``downgrade_to``, the script that downgrades from ``revision`` to that one. From an
+    empty database it installs the squash point's full script first (``baseline=False``: every
+    revision).
     """
     out = io.StringIO()
-    cfg = alembic_config(OFFLINE_URL, output=out)
+    cfg = _for(alembic_config(OFFLINE_URL, output=out), "downgrade" if downgrade_to else "upgrade")
+    cfg.attributes["baseline"] = baseline
     with translated():
         if downgrade_to is None:
             command.upgrade(cfg, revision, sql=True)
@@ -129,3 +154,64 @@ def build_from_current_sql(conn: psycopg.Connection[Any]) -> None:
     with conn.transaction():
         for path in current_sql_files():
             conn.execute(path.read_text().encode())
+
+
+SCRATCH_DATABASE = "cachemon_manifest_scratch"
+
+
+@contextmanager
+def _scratch_server(url: str | None) -> Iterator[str]:
+    """A superuser URL of a server to build in: ``url``, or a throwaway local cluster."""
+    if url:
+        yield libpq_url(url)
+        return
+    root = Path(tempfile.mkdtemp(prefix="cachemon-manifest-"))
+    try:
+        cluster = localpg.start(root, fast=True, cron_database="cachemon_manifest_cron")
+        yield cluster.url("postgres")
+    finally:
+        localpg.destroy(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def generate_manifests(
+    revisions: list[str] | None = None, url: str | None = None, out: Path | None = None
+) -> list[Path]:
+    """Write ``manifest.json`` for the named revision folders (None: all), upgrading a scratch
+    database from nothing through every revision in order. Returns the files written (into
+    the revision folders, or ``out/<revision>/`` when ``out`` is given)."""
+    folders = revision_folders()
+    wanted = {f.name for f in folders} if revisions is None else set(revisions)
+    written: list[Path] = []
+    with _scratch_server(url) as server, psycopg.connect(server, autocommit=True) as admin:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(SCRATCH_DATABASE)
+        )
+        admin.execute(drop)
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SCRATCH_DATABASE)))
+        try:
+            scratch = _with_dbname(server, SCRATCH_DATABASE)
+            for folder in folders:
+                upgrade(scratch, folder.name, baseline=False)
+                if folder.name not in wanted:
+                    continue
+                with psycopg.connect(scratch) as conn:
+                    fingerprint = catalog.manifest_fingerprint(conn)
+                data = {
+                    "revision": folder.name,
+                    "made_by": "python -m orchestrator.migrations manifest",
+                    "files": manifest.file_hashes(folder),
+                    "catalog": fingerprint,
+                }
+                path = manifest.manifest_path(folder if out is None else out / folder.name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+                written.append(path)
+        finally:
+            admin.execute(drop)
+    return written

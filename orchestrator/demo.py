@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +64,19 @@ class Phase:
     start: int
     label: str
     profile: Profile
+
+
+def live_minutes_of(
+    live_start: datetime, live_minutes: int
+) -> Iterator[tuple[int, datetime, Phase, bool]]:
+    """Each live minute: its index, its start, its phase, and whether the phase begins there."""
+    phases = live_script(live_minutes)
+    phase = phases[0]
+    for i in range(live_minutes):
+        upcoming = [p for p in phases if p.start == i]
+        if upcoming:
+            phase = upcoming[0]
+        yield i, live_start + timedelta(minutes=i), phase, bool(upcoming)
 
 
 def live_script(live_minutes: int) -> list[Phase]:
@@ -190,9 +203,18 @@ class DemoResult:
     findings: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _record_minute(
-    collector: Collector, impl: str, profile: Profile, minute: datetime, rng: random.Random
+ERROR_MESSAGE = "cache backend did not answer in 50 ms"
+
+
+def record_minute(
+    collector: Collector,
+    impl: str,
+    profile: Profile,
+    minute: datetime,
+    rng: random.Random,
+    error_message: str = ERROR_MESSAGE,
 ) -> int:
+    """Record one minute of ``impl``'s traffic through the collector; returns the events."""
     n = 0
     base = minute.timestamp()
     for ev in minute_events(profile, minute, rng):
@@ -203,7 +225,7 @@ def _record_minute(
             ev.response_time_ms,
             ev.cache_size,
             "TimeoutError" if ev.kind == "error" else None,
-            "cache backend did not answer in 50 ms" if ev.kind == "error" else None,
+            error_message if ev.kind == "error" else None,
             recorded_at=base + ev.second,
         )
         n += 1
@@ -279,8 +301,8 @@ def run_demo(
         total_minutes = baseline_hours * 60
         done = 0
         while minute < live_start:
-            result.events += _record_minute(collector, "legacy", LEGACY, minute, rng)
-            result.events += _record_minute(collector, "new", NEW, minute, rng)
+            result.events += record_minute(collector, "legacy", LEGACY, minute, rng)
+            result.events += record_minute(collector, "new", NEW, minute, rng)
             minute += timedelta(minutes=1)
             done += 1
             if progress is not None:
@@ -303,17 +325,12 @@ def run_demo(
             )
 
         say(f"\n2/3  {live_minutes} live minutes, tick and auditor every minute")
-        phases = live_script(live_minutes)
         seen = _Findings()
-        phase = phases[0]
-        for i in range(live_minutes):
-            minute = live_start + timedelta(minutes=i)
-            upcoming = [p for p in phases if p.start == i]
-            if upcoming:
-                phase = upcoming[0]
+        for i, minute, phase, begins in live_minutes_of(live_start, live_minutes):
+            if begins:
                 say(f"     +{i:>3} min  {phase.label}")
-            result.events += _record_minute(collector, "legacy", LEGACY, minute, rng)
-            result.events += _record_minute(collector, "new", phase.profile, minute, rng)
+            result.events += record_minute(collector, "legacy", LEGACY, minute, rng)
+            result.events += record_minute(collector, "new", phase.profile, minute, rng)
             collector.flush(timeout=60)
             _tick_until_done(conn, minute + timedelta(minutes=1, seconds=5))
             for line in seen.changes(conn):

@@ -22,8 +22,8 @@ from psycopg.rows import dict_row
 from orchestrator.collector import Collector
 from orchestrator.dashboard.app import DashboardSettings
 from orchestrator.dashboard.server import make_server
-from orchestrator.demo import LEGACY, NEW
-from orchestrator.traffic import Profile, minute_events
+from orchestrator.demo import ERROR_MESSAGE, LEGACY, NEW, record_minute
+from orchestrator.traffic import Profile
 
 CHROMIUM = os.environ.get("CACHEMON_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -45,7 +45,7 @@ def record_minutes(
     minutes: int,
     profiles: dict[str, Profile],
     seed: int = 7,
-    error_message: str = "cache backend did not answer in 50 ms",
+    error_message: str = ERROR_MESSAGE,
 ) -> int:
     """Record ``minutes`` of traffic per implementation through the real collector."""
     rng = random.Random(seed)
@@ -57,18 +57,7 @@ def record_minutes(
         for i in range(minutes):
             minute = start + timedelta(minutes=i)
             for impl, profile in profiles.items():
-                for ev in minute_events(profile, minute, rng):
-                    collector.record(
-                        ev.kind,
-                        ev.key,
-                        impl,
-                        ev.response_time_ms,
-                        ev.cache_size,
-                        "TimeoutError" if ev.kind == "error" else None,
-                        error_message if ev.kind == "error" else None,
-                        recorded_at=minute.timestamp() + ev.second,
-                    )
-                    n += 1
+                n += record_minute(collector, impl, profile, minute, rng, error_message)
         assert collector.flush(timeout=120)
     finally:
         collector.stop()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -156,8 +159,17 @@ SELECT coalesce(e.bucket, d.bucket) AS bucket,
 EVENT_TYPES = ("hit", "miss", "set", "evict", "error")
 
 
+def ingest(conn: Conn, events: Any, batch_id: uuid.UUID | None = None) -> int:
+    """Store ``events`` (a JSON-able list) through cachemon.ingest_events; returns the count."""
+    row = conn.execute(
+        "SELECT cachemon.ingest_events(%s::jsonb, %s) AS n", (json.dumps(events), batch_id)
+    ).fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
 def insert_events(
-    conn: Conn, events: list[tuple[datetime, str, str, float | None, int | None]]
+    conn: Conn, events: Sequence[tuple[datetime, str, str, float | None, int | None]]
 ) -> None:
     """One INSERT statement of (recorded_at, implementation_type, event_type, rt, size) rows."""
     with conn.cursor() as cur:

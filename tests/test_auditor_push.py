@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from typing import Any
 
 import psycopg
@@ -18,6 +17,7 @@ from orchestrator import auditor, baseline, dbversions, watch
 from orchestrator.cli import main
 from tests.auditor_helpers import NEW, Conn, T, audit, baselined, play
 from tests.conftest import Server
+from tests.watch_helpers import received_while
 
 ROW = (
     "INSERT INTO cachemon.cache_metrics_1min (bucket, implementation_type, hits, misses,"
@@ -120,18 +120,7 @@ def test_supabase_publication_gets_the_tables(pg_server: Server, empty_db_url: s
 
 
 def test_listen_yields_events(db_url: str) -> None:
-    ready = threading.Event()
-    got: list[dict[str, Any]] = []
-
-    def run() -> None:
-        got.extend(watch.listen(db_url, duration=10, max_events=1, on_ready=ready.set))
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    assert ready.wait(10)
-    with psycopg.connect(db_url, autocommit=True) as c:
-        c.execute(ROW, (T,))
-    thread.join(15)
+    got = received_while(db_url, db_url, ROW, (T,))
     assert [e["table"] for e in got] == ["cache_metrics_1min"]
     assert "hit=80.0%" in watch.format_event(got[0])
 

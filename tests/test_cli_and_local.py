@@ -68,7 +68,9 @@ def test_local_start_status_stop_and_db_commands() -> None:
         # Starting again is idempotent, and the same URL keeps working.
         run("local", "start", env=env)
         with psycopg.connect(url) as conn:
-            assert conn.execute("SELECT count(*) FROM cachemon._settings").fetchone()[0] >= 3
+            assert (conn.execute("SELECT count(*) FROM cachemon._settings").fetchone() or (0,))[
+                0
+            ] >= 3
             if localpg.load(root).pg_cron:  # type: ignore[union-attr]
                 # pg_cron lives in the local database, so the upgrade scheduled the jobs.
                 jobs = conn.execute(

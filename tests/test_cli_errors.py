@@ -1,5 +1,5 @@
 """Every CLI command through the failure modes a newcomer meets: one or two lines, a distinct
-exit code, no traceback (issue 11, "Errors a person can act on").
+exit code, no traceback.
 
 Commands run in-process (click's CliRunner) against the session's real cluster; a refused
 port is a socket bound on 127.0.0.1 that does not listen. A few run as the installed console

@@ -20,7 +20,9 @@ NO_ENVVAR = {
 
 
 def _options(group: click.Group, prefix: str = "") -> list[tuple[str, click.Option]]:
-    found = [(prefix, p) for p in group.params if isinstance(p, click.Option)] if not prefix else []
+    found: list[tuple[str, click.Option]] = (
+        [(prefix, p) for p in group.params if isinstance(p, click.Option)] if not prefix else []
+    )
     for name, cmd in group.commands.items():
         path = f"{prefix} {name}".strip()
         found += [(path, p) for p in cmd.params if isinstance(p, click.Option)]

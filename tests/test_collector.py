@@ -28,7 +28,12 @@ from orchestrator.collector.events import has_forbidden
 from orchestrator.collector.keys import hash_key
 from tests.tcpproxy import TcpProxy
 
-FAST = {"batch_size": 50, "flush_interval": 0.2, "retry_base_delay": 0.05, "retry_max_delay": 0.5}
+FAST: dict[str, Any] = {
+    "batch_size": 50,
+    "flush_interval": 0.2,
+    "retry_base_delay": 0.05,
+    "retry_max_delay": 0.5,
+}
 
 
 def rows(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -103,7 +108,8 @@ def test_events_carry_record_time_not_flush_time(db_url: str) -> None:
 
 
 def test_record_with_an_explicit_time_for_replays(db_url: str) -> None:
-    at = datetime(2026, 11, 28, 12, 30, 15, tzinfo=UTC)
+    # An hour ago: the database refuses events older than raw retention.
+    at = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
     c = Collector(db_url, key_mode="full", **FAST).start()
     c.record("miss", "k1", "legacy", 12.5, 7, recorded_at=at)
     c.record("error", "k2", "new", error_type="Timeout", recorded_at=at.timestamp() + 1)
@@ -118,12 +124,13 @@ def test_record_with_an_explicit_time_for_replays(db_url: str) -> None:
         ("k1", "miss", at, None),
         ("k2", "error", at + timedelta(seconds=1), "Timeout"),
     ]
-    for bad, field in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"recorded_at": "yesterday"}, "recorded_at"),
         ({"recorded_at": math.nan}, "recorded_at"),
         ({"recorded_at": at, "event_type": "lookup"}, "event_type"),
         ({"recorded_at": at, "error_type": "X"}, "error_type"),
-    ]:
+    ]
+    for bad, field in cases:
         args = {"event_type": "hit", **bad}
         with pytest.raises(ValueError, match=field):
             c.record(args.pop("event_type"), "k", "new", **args)

@@ -1,6 +1,6 @@
 """The collector tells you what is wrong: a real wrong password and a real missing schema are
 recognised as permanent, logged once with the fix, shown in the stats, retried slowly, and
-``stop()`` says at once what it dropped and why (issue 11, "The collector tells you")."""
+``stop()`` says at once what it dropped and why."""
 
 from __future__ import annotations
 

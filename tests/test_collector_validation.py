@@ -7,6 +7,7 @@ side is the real cluster's CHECK constraints, never a copy of them.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -177,7 +178,7 @@ def test_recorded_at_agrees_with_ingest_events(db_url: str) -> None:
         recent.strftime("%Y-%m-%d"),
     ]
     for text in texts:
-        python = _outcome(lambda t=text: ev.check_recorded_at(t), "recorded_at")
+        python = _outcome(functools.partial(ev.check_recorded_at, text), "recorded_at")
         sql = _stored_by_ingest_events(
             db_url, {"implementation_type": "new", "event_type": "hit", "recorded_at": text}
         )
@@ -198,7 +199,7 @@ sizes = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
 )
 texts = st.text(
-    alphabet=st.one_of(st.characters(blacklist_categories=("Cs",)), st.sampled_from(CONTROL)),
+    alphabet=st.one_of(st.characters(blacklist_categories=["Cs"]), st.sampled_from(CONTROL)),
     max_size=12,
 )
 

@@ -239,7 +239,12 @@ def test_page_in_chromium(data_url: str, browser: Any, tmp_path: Path) -> None:
     with running_server(DashboardSettings(data_url)) as server:
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         dialogs: list[str] = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+        def dismiss(d: Any) -> None:
+            dialogs.append(d.message)
+            d.dismiss()
+
+        page.on("dialog", dismiss)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         requests: list[str] = []
@@ -323,8 +328,8 @@ def test_page_in_chromium(data_url: str, browser: Any, tmp_path: Path) -> None:
         row.locator('button[data-action="acknowledge"]').click()
         _wait(lambda: _status(data_url, fid) == "acknowledged", 8, "the acknowledgement")
         page.wait_for_selector(f'#findings tr[data-finding="{fid}"][data-status="acknowledged"]')
-        with psycopg.connect(data_url) as conn:
-            by = conn.execute(
+        with psycopg.connect(data_url) as owner:
+            by = owner.execute(
                 "SELECT acknowledged_by FROM cachemon.cache_auditor_observations WHERE id = %s",
                 (fid,),
             ).fetchone()
@@ -376,7 +381,7 @@ def test_demo_live_plays_with_the_dashboard_serving(empty_db_url: str) -> None:
     """`cachemon demo --live` (its player, sped up): the page answers while the minutes play,
     and the findings the story opens show up on it. An empty database: the demo writes only
     into one it owns."""
-    from orchestrator.demo_live import run_live
+    from orchestrator.dashboard.demo_live import run_live
 
     lines: list[str] = []
     seen: list[dict[str, Any]] = []
@@ -399,7 +404,10 @@ def test_demo_live_plays_with_the_dashboard_serving(empty_db_url: str) -> None:
         page = next(x for x in lines if "dashboard: http" in x).split()[1]
         base = page.split("/?")[0]
         while thread.is_alive():
-            r = httpx.get(base + "/.json?range=6h", timeout=10)
+            try:
+                r = httpx.get(base + "/.json?range=6h", timeout=10)
+            except httpx.ConnectError:
+                break  # the play ended and stopped the server (keep_serving=False)
             if r.status_code == 200:
                 seen.append(r.json())
             time.sleep(1)

@@ -186,8 +186,8 @@ def test_timeseries_whole_dataset_each_level(data: Conn, res_min: int) -> None:
     assert {r["implementation_type"] for r in got} == {"legacy", "new"}
     assert (
         sum(r["total_events"] for r in got)
-        == data.execute("SELECT count(*) AS n FROM cachemon.cache_metrics").fetchone()["n"]
-    )  # type: ignore[index]
+        == data.execute("SELECT count(*) AS n FROM cachemon.cache_metrics").fetchone()["n"]  # type: ignore[index]
+    )
 
 
 def test_default_resolution_picks_a_level(data: Conn) -> None:
@@ -303,7 +303,7 @@ def test_error_breakdown_equals_raw_rows(conn: Conn) -> None:
         "SELECT * FROM cachemon.get_error_breakdown('1 hour', NULL, %s)",
         (T0 + timedelta(minutes=1),),
     ).fetchall()
-    simple = [
+    simple: list[tuple[Any, ...]] = [
         (
             r["implementation_type"],
             r["error_type"],
@@ -375,16 +375,30 @@ def test_live_findings_newest_first(conn: Conn) -> None:
 
 
 def test_reader_role_can_call_the_read_api(conn: Conn, data: Conn) -> None:
+    """A cachemon_reader login gets every row of the read API, the same rows as the owner."""
+    conn.execute(
+        "INSERT INTO cachemon.cache_auditor_observations"
+        " (implementation_type, rule, severity, category, status, message, first_seen_at,"
+        "  last_seen_at) VALUES ('new', 'r', 'warning', 'performance', 'open', 'm', %s, %s)",
+        (T0, T0),
+    )
+    queries = (
+        "SELECT * FROM cachemon.get_timeseries('1 day', NULL, NULL, %(now)s)",
+        "SELECT * FROM cachemon.get_error_breakdown('1 day', NULL, %(now)s)",
+        "SELECT * FROM cachemon.get_traffic_share('1 day', %(now)s)",
+        "SELECT * FROM cachemon.get_live_findings()",
+    )
+    params = {"now": T0 + timedelta(days=1)}
+
+    def read_all() -> list[list[str]]:
+        return [sorted(map(repr, conn.execute(q, params).fetchall())) for q in queries]
+
+    as_owner = read_all()
+    assert all(as_owner), "the data set gives every read function rows"
     conn.execute("CREATE ROLE dash_reader LOGIN IN ROLE cachemon_reader")
     try:
         conn.execute("SET ROLE dash_reader")
-        for q in (
-            "SELECT count(*) FROM cachemon.get_timeseries('1 day', NULL, NULL, %(now)s)",
-            "SELECT count(*) FROM cachemon.get_error_breakdown('1 day', NULL, %(now)s)",
-            "SELECT count(*) FROM cachemon.get_traffic_share('1 day', %(now)s)",
-            "SELECT count(*) FROM cachemon.get_live_findings()",
-        ):
-            conn.execute(q, {"now": T0 + timedelta(days=1)})
+        assert read_all() == as_owner
     finally:
         conn.execute("RESET ROLE")
         conn.execute("DROP ROLE dash_reader")

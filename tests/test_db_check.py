@@ -1,4 +1,4 @@
-"""Issue 8 §4: `cachemon db check` compares with the head revision's manifest, reading the
+"""`cachemon db check` compares with the head revision's manifest, reading the
 catalogs only, so a health check never blocks ingest; the frozen revision files are pinned by
 their manifests."""
 
@@ -100,7 +100,7 @@ def test_manifest_command_regenerates_the_same_manifests(pg_server: object, tmp_
 
     assert isinstance(pg_server, Server)
     committed = {f.name: manifest.load(f) for f in migrations.revision_folders()}
-    manifest.generate(None, pg_server.base_url, out=tmp_path)
+    dbversions.generate_manifests(None, pg_server.base_url, out=tmp_path)
     fresh = {f.name: manifest.load(tmp_path / f.name) for f in migrations.revision_folders()}
     assert fresh == committed
 

@@ -45,6 +45,7 @@ def test_demo_plays_a_regression_and_runs_again_cleanly() -> None:
             assert " 0 dropped" in out
             url = re.search(r"export CACHEMON_DATABASE_URL='([^']+)'", out)
             assert url is not None
+        assert url is not None
         with psycopg.connect(url.group(1)) as conn:
             # Every event the collector stored is in the rollups: the run left nothing behind.
             raw, rolled, pending = conn.execute(

@@ -1,5 +1,5 @@
 """`cachemon demo` writes only where it may: its own database, or one given on its command line
-that is empty or holds nothing but an earlier demo's data (issue 11, "Safety")."""
+that is empty or holds nothing but an earlier demo's data."""
 
 from __future__ import annotations
 

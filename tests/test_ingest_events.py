@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import uuid
@@ -16,19 +15,11 @@ from hypothesis import strategies as st
 from psycopg import sql
 from psycopg.rows import dict_row
 
-Conn = psycopg.Connection[dict[str, Any]]
+from tests.rollup_helpers import Conn, ingest
 
 # Recent times: the database refuses events older than raw retention.
 RECENT = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0).isoformat()
 RECENT_US = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=123456).isoformat()
-
-
-def ingest(conn: Conn, events: Any, batch_id: uuid.UUID | None = None) -> int:
-    row = conn.execute(
-        "SELECT cachemon.ingest_events(%s::jsonb, %s) AS n", (json.dumps(events), batch_id)
-    ).fetchone()
-    assert row is not None
-    return int(row["n"])
 
 
 def count(conn: Conn) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from orchestrator.paths import alembic_dir
 
 from .conftest import Server
 
-# The contract of DESIGN.md: every table and column users and other code rely on.
+# The contract: every table and column users and other code rely on.
 CONTRACT: dict[str, set[str]] = {
     "cache_metrics": {
         "recorded_at",
@@ -163,14 +164,111 @@ def test_each_step_down_and_up_again_is_clean(empty_db_url: str) -> None:
     assert _objects_in_schema(empty_db_url) == []
 
 
-def test_migrated_equals_built_from_current_sql(template_url: str, empty_db_url: str) -> None:
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
-        dbversions.build_from_current_sql(conn)
-        built = catalog.fingerprint(conn)
-    migrated = _fingerprint(template_url)
-    assert catalog.differences(migrated, built) == []
-    assert built["functions"], "the comparison must cover functions"
-    assert built["columns"] and built["policies"] and built["constraints"]
+# Data the schema files insert: the settings, their rules and the auditor's rules.
+CONFIGURATION = {"_settings": "name", "_setting_rules": "name", "_auditor_rules": "rule"}
+
+
+def _state(url: str) -> tuple[catalog.Fingerprint, dict[str, Any]]:
+    """The catalog, the column order of every table and type, and the configuration rows."""
+    with psycopg.connect(url) as conn:
+        extra: dict[str, Any] = {
+            "column order": conn.execute(
+                "SELECT c.relname, array_agg(a.attname::text ORDER BY a.attnum)"
+                "  FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid"
+                " WHERE c.relnamespace = 'cachemon'::regnamespace AND a.attnum > 0"
+                "   AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'c')"
+                "   AND c.relname <> 'alembic_version'"
+                "   AND NOT (c.relispartition AND c.relname ~ '_p[0-9]{8}$')"
+                " GROUP BY c.relname ORDER BY c.relname"
+            ).fetchall()
+        }
+        for table, key in CONFIGURATION.items():
+            extra[table] = conn.execute(
+                f"SELECT to_jsonb(t) - 'updated_at' FROM cachemon.{table} AS t ORDER BY {key}"
+            ).fetchall()
+        return catalog.fingerprint(conn), extra
+
+
+def _assert_same(left: str, right: str) -> None:
+    (cat_left, extra_left), (cat_right, extra_right) = _state(left), _state(right)
+    assert catalog.differences(cat_left, cat_right) == []
+    for key in extra_left:
+        assert extra_left[key] == extra_right[key], key
+    assert cat_left["functions"] and cat_left["columns"] and cat_left["policies"]
+    assert extra_left["_auditor_rules"] and extra_left["_settings"]
+
+
+def test_every_way_of_building_head_gives_the_same_schema(
+    pg_server: Server, template_url: str, empty_db_url: str
+) -> None:
+    """`sql/` is the true current picture, and a fresh install (the squash point's full script,
+    then the later revisions) equals a database that walked every revision: same catalog,
+    same column order, same settings and rules."""
+    walked = pg_server.create_database(f"walked_{os.getpid()}")
+    try:
+        dbversions.upgrade(walked, baseline=False)
+        with psycopg.connect(empty_db_url, autocommit=True) as conn:
+            dbversions.build_from_current_sql(conn)
+        _assert_same(walked, empty_db_url)
+        _assert_same(walked, template_url)
+        assert dbversions.current(template_url) == dbversions.current(walked)
+    finally:
+        pg_server.drop_database(f"walked_{os.getpid()}")
+
+
+def test_the_squash_point_installs_what_its_revisions_install(
+    pg_server: Server, empty_db_url: str
+) -> None:
+    """At the squash point itself: its full script equals the walk through every revision up
+    to it, also after later revisions changed `sql/`."""
+    point = migrations.squash_point()
+    assert point is not None, "alembic/baseline/ holds the full install script"
+    walked = pg_server.create_database(f"walked_squash_{os.getpid()}")
+    try:
+        dbversions.upgrade(walked, point, baseline=False)
+        dbversions.upgrade(empty_db_url, point)
+        _assert_same(walked, empty_db_url)
+        assert dbversions.current(empty_db_url) == (point,)
+    finally:
+        pg_server.drop_database(f"walked_squash_{os.getpid()}")
+
+
+def test_a_fresh_install_runs_the_full_script_and_an_old_database_walks() -> None:
+    """Which path each upgrade takes, as printed by `cachemon db sql`."""
+    point = migrations.squash_point()
+    fresh = dbversions.offline_sql("head")
+    assert f"-- Installing {point} from its full install script" in fresh
+    assert "-- Running upgrade  -> 0001_foundation" not in fresh
+    walked = dbversions.offline_sql("head", baseline=False)
+    assert "-- Installing" not in walked and "-> 0001_foundation" in walked
+    # Only to a revision before the squash point: every revision up to it.
+    first = migrations.revision_folders()[0].name
+    assert "-- Installing" not in dbversions.offline_sql(first)
+    # An existing database (a start revision): the revisions after it.
+    assert "-- Installing" not in dbversions.offline_sql(f"{first}:head")
+
+
+def test_diff_prints_a_revision_against_its_previous_copies() -> None:
+    folders = migrations.revision_folders()
+    changed = next(
+        f
+        for f in reversed(folders)
+        if any(migrations.previous_snapshot(f, p.name) for p in (f / "functions").glob("*.sql"))
+    )
+    text = migrations.revision_diff(changed.name)
+    frozen = sorted((changed / "functions").glob("*.sql"))
+    for path in frozen:
+        earlier = migrations.previous_snapshot(changed, path.name)
+        before = earlier.relative_to(earlier.parents[4]).as_posix() if earlier else "/dev/null"
+        assert f"--- {before}" in text, path.name
+        assert f"+++ alembic/versions/{changed.name}/functions/{path.name}" in text
+    # A changed function shows its change, not its whole text.
+    sections = re.split(r"^(?=--- )", text, flags=re.M)
+    for path in frozen:
+        if migrations.previous_snapshot(changed, path.name) is not None:
+            header = f"+++ alembic/versions/{changed.name}/functions/{path.name}\n"
+            shown = next(s for s in sections if header in s)
+            assert len(shown.splitlines()) < len(path.read_text().splitlines()), path.name
 
 
 def test_every_function_file_is_frozen_in_a_revision() -> None:

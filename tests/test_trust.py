@@ -1,10 +1,9 @@
-"""Issue 8 §2-§3: nothing outside cachemon is trusted by name, roles do what the README says,
+"""Nothing outside cachemon is trusted by name, roles do what the README says,
 and notifications carry identifiers only. Each attack is performed, then shown inert."""
 
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 
 import psycopg
@@ -15,6 +14,7 @@ from orchestrator import dbversions, watch
 from tests.conftest import Server
 from tests.rollup_helpers import db_now, insert_events
 from tests.trust_helpers import attacker, is_superuser, login_role
+from tests.watch_helpers import received_while
 
 # What the planted code does when it runs: make its author superuser (works only when run by
 # a superuser) and leave a trace that any role could write.
@@ -293,24 +293,15 @@ def test_cachemon_admin_manages_pg_cron_and_jobs_do_not_run_as_superuser(
 
 
 def _watch_one(url: str, db_url: str, minutes_ago: int) -> dict[str, object]:
-    ready = threading.Event()
-    got: list[dict[str, object]] = []
-
-    def run() -> None:
-        got.extend(watch.listen(url, duration=10, max_events=1, on_ready=ready.set))
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    assert ready.wait(10)
-    with psycopg.connect(db_url, autocommit=True) as owner:
-        owner.execute(
-            "INSERT INTO cachemon.cache_metrics_1min (bucket, implementation_type, hits, misses,"
-            " total_events, hit_rate)"
-            " VALUES (date_trunc('minute', now()) - make_interval(mins => %s),"
-            " 'new', 8, 2, 10, 80)",
-            (minutes_ago,),
-        )
-    thread.join(15)
+    got = received_while(
+        url,
+        db_url,
+        "INSERT INTO cachemon.cache_metrics_1min (bucket, implementation_type, hits, misses,"
+        " total_events, hit_rate)"
+        " VALUES (date_trunc('minute', now()) - make_interval(mins => %s),"
+        " 'new', 8, 2, 10, 80)",
+        (minutes_ago,),
+    )
     assert len(got) == 1
     return got[0]
 

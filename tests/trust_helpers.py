@@ -1,4 +1,4 @@
-"""Helpers of the harden-trust tests: login roles with passwords, and an attacker role."""
+"""Helpers of the trust tests (test_trust.py): login roles with passwords, and an attacker role."""
 
 from __future__ import annotations
 

@@ -101,13 +101,14 @@ def dashboard(
     """
     from orchestrator import db
     from orchestrator.dashboard.app import DashboardSettings
+    from orchestrator.dashboard.queries import check_readable
     from orchestrator.dashboard.server import UnsafeBind, serve, token_from_env
     from orchestrator.migrations import libpq_url
 
     # Fail at start, as one line, on a wrong URL, password, missing schema or missing
     # privilege: read what the page reads first, once, as the role the page will use.
     with db.connect(database_url, application_name="cachemon dashboard (check)") as conn:
-        conn.execute("SELECT count(*) FROM cachemon.get_timeseries('1 hour')").fetchone()
+        check_readable(conn)
 
     settings = DashboardSettings(
         database_url=libpq_url(database_url),

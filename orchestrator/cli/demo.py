@@ -51,7 +51,7 @@ def demo(database_url: str | None, live_minutes: int, seed: int, live: bool) -> 
     empty or that an earlier demo marked as its own.
     """
     if live:
-        from orchestrator.demo_live import run_live
+        from orchestrator.dashboard.demo_live import run_live
 
         run_live(database_url, say=say_data, live_minutes=live_minutes, seed=seed)
         return

@@ -1,6 +1,6 @@
 """The cachemon collector: record cache events cheaply, store each exactly once.
 
-See docs/collector.md. The names below are the contract of DESIGN.md.
+See docs/collector.md. The names below are the public API the README documents.
 """
 
 from orchestrator.collector.api import (

@@ -1,4 +1,4 @@
-"""The module-level collector of the seed's interface, configured from the environment.
+"""The module-level collector (``record_cache_hit`` ...), configured from the environment.
 
 ``await start_collector()`` starts the default collector; ``record_cache_*`` record on it
 (events recorded before the start wait in its bounded buffer); ``await stop_collector()``

@@ -207,3 +207,9 @@ async def resolve(conn: AConn, observation_id: int, by: str, note: str | None) -
         await conn.execute(SQL_RESOLVE, {"id": observation_id, "by": by, "note": note})
     ).fetchone()
     return jsonable(row or {})  # type: ignore[no-any-return]
+
+
+def check_readable(conn: psycopg.Connection[Any]) -> None:
+    """Read what the page reads, once, as the role the page will use: a wrong URL, password,
+    missing schema or missing privilege fails here, at start, as one error."""
+    conn.execute("SELECT count(*) FROM cachemon.get_timeseries('1 hour')").fetchone()

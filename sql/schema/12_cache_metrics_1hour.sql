@@ -22,6 +22,7 @@ CREATE TABLE cachemon.cache_metrics_1hour (
     cache_size_count      bigint           NOT NULL DEFAULT 0,
     cache_size_sum        numeric          NOT NULL DEFAULT 0,
     updated_at            timestamptz      NOT NULL DEFAULT pg_catalog.now(),
+    latency_sketch        cachemon.ddsketch,
     CONSTRAINT cache_metrics_1hour_bucket_implementation_type_key
         UNIQUE (bucket, implementation_type),
     CONSTRAINT cache_metrics_1hour_bucket_aligned
@@ -45,6 +46,8 @@ COMMENT ON COLUMN cachemon.cache_metrics_1hour.error_rate IS
     '100 * errors / (hits + misses + sets + errors); NULL when that is 0';
 COMMENT ON COLUMN cachemon.cache_metrics_1hour.latency_count IS 'Events that carried a response_time_ms';
 COMMENT ON COLUMN cachemon.cache_metrics_1hour.cache_size_count IS 'Events that carried a cache_size';
+COMMENT ON COLUMN cachemon.cache_metrics_1hour.latency_sketch IS
+    'Latency sketch of the hour: the merge of its minutes'' sketches';
 
 ALTER TABLE cachemon.cache_metrics_1hour ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON cachemon.cache_metrics_1hour FROM PUBLIC;

@@ -1,29 +1,5 @@
--- Rollup machinery: the latency sketch type, the queue of (minute, implementation) buckets to
+-- Rollup machinery: the queue of (minute, implementation) buckets to
 -- recompute, result types of tick() and run_maintenance(), and their settings.
-
--- A DDSketch-style latency sketch (relative accuracy 0.9%, see cachemon._sketch_ln_gamma()).
--- A positive latency x goes to key ceil(ln(x) / ln(gamma)), gamma = (1 + a) / (1 - a); a key k
--- stands for 2 * gamma^k / (gamma + 1), within a of every x of the key. Exact zeros have their own
--- counter (a logarithm has no key for them). keys are sorted and distinct once a sketch is
--- compacted (every stored sketch is), counts are positive and parallel to keys.
--- Why a composite of two arrays and not jsonb: unnest(keys, counts) is the cheapest way to merge
--- (a hash aggregate over plain integers), a minute of real latencies holds a few hundred keys,
--- i.e. a few KB, and arrays of integers compress and compare exactly (the tests compare sketches
--- with =).
-CREATE TYPE cachemon.ddsketch AS (
-    zero_count bigint,
-    keys       integer[],
-    counts     bigint[]
-);
-COMMENT ON TYPE cachemon.ddsketch IS
-    'Mergeable latency sketch (DDSketch-style, relative accuracy 0.9%): zero_count, sorted keys, counts. Merge with cachemon.sketch_merge(), read with cachemon.sketch_quantile().';
-
-ALTER TABLE cachemon.cache_metrics_1min ADD COLUMN latency_sketch cachemon.ddsketch;
-COMMENT ON COLUMN cachemon.cache_metrics_1min.latency_sketch IS
-    'Latency sketch of the minute''s response times (merge across rows with cachemon.sketch_merge)';
-ALTER TABLE cachemon.cache_metrics_1hour ADD COLUMN latency_sketch cachemon.ddsketch;
-COMMENT ON COLUMN cachemon.cache_metrics_1hour.latency_sketch IS
-    'Latency sketch of the hour: the merge of its minutes'' sketches';
 
 -- Index for the hourly recomputation and for reading a range of one implementation.
 CREATE INDEX cache_metrics_1min_implementation_type_bucket_idx

@@ -47,28 +47,29 @@ COMMENT ON COLUMN cachemon._auditor_rules.clear_after IS
 
 INSERT INTO cachemon._auditor_rules
     (rule, category, unit, warning_threshold, critical_threshold, clear_threshold,
-     min_requests, params, description)
+     min_requests, open_after, params, description)
 VALUES
-    ('hit_rate_drop', 'performance', 'percent below baseline (relative)', 10, 20, 5, 200, '{}',
+    ('hit_rate_drop', 'performance', 'percent below baseline (relative)', 10, 20, 5, 200, NULL, '{}',
      'Hit rate below the baseline (hour-of-day median) by more than the threshold, significant by a score test'),
-    ('response_time', 'performance', 'percent above baseline (relative)', 25, 50, 12.5, 200, '{}',
-     'Average or p95 response time above the baseline (hour-of-day median) by more than the threshold'),
-    ('error_rate', 'reliability', 'percent of operations (absolute)', 1, 5, 0.5, 200, '{}',
+    ('response_time', 'performance', 'percent above baseline (relative)', 25, 50, 12.5, 200, NULL, '{}',
+     'p50, p95 or p99 response time (merged sketches) above the baseline (pooled hour-of-day quantiles) by more than the threshold'),
+    -- Errors are tested as counts (Poisson, at least 3 errors), so quieter windows are judged.
+    ('error_rate', 'reliability', 'percent of operations (absolute)', 1, 5, 0.5, 50, NULL, '{}',
      'Error rate above the threshold, with the Wilson lower bound above it too'),
-    ('anomaly', 'anomaly', 'robust z-score (|value - median| / (1.4826 MAD))', 6, 12, 3, 200,
-     '{"metrics": ["hit_rate", "error_rate", "avg_response_time_ms", "p95_response_time_ms", "requests_per_minute"]}',
+    -- Not the average response time: a few very slow requests move it at will (response_time
+    -- judges quantiles).
+    ('anomaly', 'anomaly', 'robust z-score (|value - median| / (1.4826 MAD))', 6, 12, 3, 200, NULL,
+     '{"metrics": ["hit_rate", "error_rate", "p95_response_time_ms", "requests_per_minute"]}',
      'Any baselined metric far from its baseline median in units of its robust spread'),
-    ('capacity', 'capacity', 'percent above baseline (relative)', 50, 150, 25, 200, '{}',
+    ('capacity', 'capacity', 'percent above baseline (relative)', 50, 150, 25, 200, NULL, '{}',
      'Eviction rate (evictions per 100 lookups) or average cache size far above the baseline'),
-    ('no_data', 'reliability', 'minutes without events', 3, 10, 1, 50, '{}',
+    -- Silence is measured in whole minutes already (3 silent minutes are 3 minutes of
+    -- evidence, longer than a collector's default 60 s flush lag), so it opens at once.
+    ('no_data', 'reliability', 'minutes without events', 3, 10, 1, 50, 1, '{}',
      'An implementation with an active baseline sent no events although its baseline expects traffic'),
-    ('migration', 'performance', 'multiple of the per-metric margin in params', 1, 2, 0.5, 200,
+    ('migration', 'performance', 'multiple of the per-metric margin in params', 1, 2, 0.5, 200, NULL,
      '{"candidate": "new", "reference": "legacy", "hit_rate_drop_pct": 10, "response_time_increase_pct": 25, "error_rate_increase_points": 1}',
      'The candidate implementation worse than the reference over the same window (hit rate, response time, error rate)');
-
--- Silence is measured in whole minutes already (3 silent minutes are 3 minutes of evidence,
--- longer than a collector's default 60 s flush lag), so a second evaluation would only delay.
-UPDATE cachemon._auditor_rules SET open_after = 1 WHERE rule = 'no_data';
 
 ALTER TABLE cachemon._auditor_rules ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON cachemon._auditor_rules FROM PUBLIC;

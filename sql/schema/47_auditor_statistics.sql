@@ -1,4 +1,4 @@
--- Settings of the auditor's statistics (revision 0007_auditor).
+-- Settings of the auditor's window statistics and of the migration verdict.
 INSERT INTO cachemon._settings (name, value, description) VALUES
     ('auditor.windows', '{2,5,15,60}',
      'Window lengths in minutes (integer array, each 2..1440) every rule judges besides auditor.window; short ones find clear incidents fast, long ones small or low-traffic ones'),
@@ -12,18 +12,3 @@ INSERT INTO cachemon._settings (name, value, description) VALUES
      'migration_verdict: score (share of judged metrics that pass, 0..100) at or above which the verdict is ready'),
     ('verdict.marginal_score', '75',
      'migration_verdict: score at or above which (and below pass_score) the verdict is marginal');
-
--- The anomaly rule no longer judges the average response time (a few very slow requests move
--- it at will; response_time judges quantiles).
-UPDATE cachemon._auditor_rules
-   SET params = pg_catalog.jsonb_set(params, '{metrics}',
-           (SELECT coalesce(pg_catalog.jsonb_agg(m), '[]'::jsonb)
-              FROM pg_catalog.jsonb_array_elements(params -> 'metrics') AS m
-             WHERE m <> '"avg_response_time_ms"'::jsonb))
- WHERE rule = 'anomaly' AND params ? 'metrics';
-UPDATE cachemon._auditor_rules
-   SET description = 'p50, p95 or p99 response time (merged sketches) above the baseline (pooled hour-of-day quantiles) by more than the threshold'
- WHERE rule = 'response_time';
-
--- Errors are tested as counts (Poisson, at least 3 errors), so quieter windows can be judged.
-UPDATE cachemon._auditor_rules SET min_requests = 50 WHERE rule = 'error_rate' AND min_requests = 200;

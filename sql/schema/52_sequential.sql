@@ -1,4 +1,4 @@
--- Settings of the auditor's sequential test, cachemon._cusum (revision 0009_sequential).
+-- Settings of the auditor's sequential test, cachemon._cusum.
 -- Rules first (cachemon._settings_validate checks every setting against its rule).
 INSERT INTO cachemon._setting_rules (name, kind, min_value, max_value, not_above) VALUES
     ('auditor.sequential', 'boolean', NULL, NULL, NULL),

@@ -1,6 +1,7 @@
 """``cachemon demo --live``: the demo's migration in accelerated real time, dashboard serving.
 
-The same story as ``cachemon demo`` (orchestrator/demo.py, whose pieces this reuses): a
+The same story as ``cachemon demo`` (orchestrator/demo.py, whose pieces this reuses; it lives
+beside the dashboard it serves, which may import the demo, never the other way round): a
 baseline period of ``legacy`` and ``new`` traffic, then ``new`` regresses and recovers while
 tick and the auditor run. Here the live part is played one simulated minute per
 ``seconds_per_minute`` (default 1 s) while the dashboard serves, so a newcomer watches the
@@ -27,10 +28,11 @@ from orchestrator.demo import (
     LEGACY,
     Say,
     _Findings,
-    _record_minute,
     _tick_until_done,
+    live_minutes_of,
     live_script,
     prepare_database,
+    record_minute,
 )
 from orchestrator.migrations import libpq_url
 
@@ -70,8 +72,8 @@ def run_live(
             say(f"\n1/2  {baseline_hours} hours of baseline traffic ...")
             minute = day_start
             while minute < live_start:
-                _record_minute(collector, "legacy", LEGACY, minute, rng)
-                _record_minute(collector, "new", live_script(live_minutes)[0].profile, minute, rng)
+                record_minute(collector, "legacy", LEGACY, minute, rng)
+                record_minute(collector, "new", live_script(live_minutes)[0].profile, minute, rng)
                 minute += timedelta(minutes=1)
             collector.flush(timeout=120)
             _tick_until_done(conn, live_start)
@@ -86,18 +88,13 @@ def run_live(
                 f"\n2/2  {live_minutes} minutes of {live_start:%H:%M}-{now:%H:%M} UTC replayed,"
                 f" one every {seconds_per_minute:g} s"
             )
-            phases = live_script(live_minutes)
-            phase = phases[0]
             seen = _Findings()
             next_at = time.monotonic()
-            for i in range(live_minutes):
-                minute = live_start + timedelta(minutes=i)
-                upcoming = [p for p in phases if p.start == i]
-                if upcoming:
-                    phase = upcoming[0]
+            for i, minute, phase, begins in live_minutes_of(live_start, live_minutes):
+                if begins:
                     say(f"     +{i:>3} min  {phase.label}")
-                _record_minute(collector, "legacy", LEGACY, minute, rng)
-                _record_minute(collector, "new", phase.profile, minute, rng)
+                record_minute(collector, "legacy", LEGACY, minute, rng)
+                record_minute(collector, "new", phase.profile, minute, rng)
                 collector.flush(timeout=60)
                 _tick_until_done(conn, minute + timedelta(minutes=1, seconds=5))
                 for line in seen.changes(conn):

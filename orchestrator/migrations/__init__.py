@@ -12,22 +12,25 @@ Upgrading runs ``schema/``, ``functions/``, ``post/`` in name order. Downgrading
 ``downgrade.sql`` and then, for each function this revision changed, the copy of that function
 in the newest earlier revision. A revision therefore installs the same thing whenever it runs:
 it never reads ``sql/functions`` (alembic/README.md explains why).
+
+The command line (``python -m orchestrator.migrations``) is ``__main__.py``.
 """
 
 from __future__ import annotations
 
-import argparse
+import difflib
 import filecmp
-import importlib
 import os
 import re
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.paths import alembic_dir, sql_dir
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
 SCHEMA = "cachemon"
 # pg_advisory_xact_lock key held by every Alembic run (ASCII "cachemon" read as an int8).
@@ -217,10 +220,7 @@ def stale_functions() -> list[str]:
 
 def snapshot(revision: str) -> list[str]:
     """Copy every stale function file into the revision's ``functions/`` folder."""
-    matches = [f for f in revision_folders() if f.name == revision or f.name.startswith(revision)]
-    if len(matches) != 1:
-        raise SystemExit(f"no single revision folder matches {revision!r}")
-    target = matches[0] / "functions"
+    target = _single_folder(revision) / "functions"
     target.mkdir(parents=True, exist_ok=True)
     copied = stale_functions()
     for name in copied:
@@ -228,55 +228,111 @@ def snapshot(revision: str) -> list[str]:
     return copied
 
 
-def _manifest_module() -> Any:
-    # Imported by name: orchestrator.manifest imports this module (no import cycle for mypy).
-    return importlib.import_module("orchestrator.manifest")
+def _single_folder(revision: str) -> Path:
+    matches = [f for f in revision_folders() if f.name == revision or f.name.startswith(revision)]
+    if len(matches) != 1:
+        raise SystemExit(f"no single revision folder matches {revision!r}")
+    return matches[0]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.migrations")
-    sub = parser.add_subparsers(dest="command", required=True)
-    snap = sub.add_parser("snapshot", help="freeze changed sql/functions files into a revision")
-    snap.add_argument("revision", help="revision folder name or its numeric prefix, e.g. 0002")
-    sub.add_parser("stale", help="list function files not frozen in any revision yet")
-    man = sub.add_parser(
-        "manifest",
-        help="(re)write revisions' manifest.json (file hashes and installed-function hashes)",
-    )
-    which = man.add_mutually_exclusive_group(required=True)
-    which.add_argument("--all", action="store_true", help="every revision")
-    which.add_argument("revision", nargs="?", help="revision folder name or numeric prefix")
-    man.add_argument(
-        "--database-url",
-        default=None,
-        help="a server where this role may create databases (default: a throwaway local cluster)",
-    )
-    sub.add_parser("verify", help="check every revision's SQL files against its manifest")
-    args = parser.parse_args(argv)
-    if args.command == "manifest":
-        manifest = _manifest_module()
-        names = None
-        if not args.all:
-            names = [f.name for f in revision_folders() if f.name.startswith(args.revision)]
-            if len(names) != 1:
-                raise SystemExit(f"no single revision folder matches {args.revision!r}")
-        for path in manifest.generate(names, args.database_url):
-            print(f"wrote {path.relative_to(path.parents[3])}")
-        return 0
-    if args.command == "verify":
-        problems = _manifest_module().frozen_file_mismatches()
-        for line in problems:
-            print(line)
-        return 1 if problems else 0
-    if args.command == "snapshot":
-        for name in snapshot(args.revision):
-            print(f"froze {name}")
-        return 0
+def _lines(path: Path | None) -> list[str]:
+    if path is None:
+        return []
+    return [line if line.endswith("\n") else line + "\n" for line in path.read_text().splitlines()]
+
+
+def revision_diff(revision: str) -> str:
+    """What a revision changes, for review: each file of its folder as a unified diff, frozen
+    functions against their copy in the newest earlier revision, everything else (new
+    functions, ``schema/``, ``post/``, ``downgrade.sql``) as additions."""
+    folder = _single_folder(revision)
+    root = folder.parents[2]
+    out: list[str] = []
+    files = [p for part in BUILD_ORDER for p in _sql_files(folder / part)]
+    files += [p for p in [folder / "downgrade.sql"] if p.is_file()]
+    for path in files:
+        earlier = previous_snapshot(folder, path.name) if path.parent.name == "functions" else None
+        before = earlier.relative_to(root).as_posix() if earlier else "/dev/null"
+        after = path.relative_to(root).as_posix()
+        out.extend(difflib.unified_diff(_lines(earlier), _lines(path), before, after))
+    return "".join(out)
+
+
+# The squash point, as PostgreSQL extensions do it: alembic/baseline/<revision>.sql is a full
+# install script of that revision (the current sql/ when it was made). An upgrade of an empty
+# database to that revision or a later one runs it instead of every revision up to it, then
+# walks the later revisions; a database already at some revision walks the revisions as
+# always. tests/test_migrations.py proves that both paths give the same catalog.
+BASELINE_FOLDER = "baseline"
+VERSION_TABLE_SQL = (
+    f"CREATE TABLE IF NOT EXISTS {SCHEMA}.alembic_version (version_num VARCHAR(32) NOT NULL, "
+    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+)
+
+
+def baseline_files(versions_root: Path | None = None) -> list[Path]:
+    """The full install scripts, oldest squash point first."""
+    root = versions_root or alembic_dir()
+    return _sql_files(root / BASELINE_FOLDER)
+
+
+def squash_point() -> str | None:
+    """The revision of the newest full install script (None: no squash point)."""
+    files = baseline_files()
+    return files[-1].stem if files else None
+
+
+def baseline_to_install(
+    script: ScriptDirectory, destination: Any, command: str | None
+) -> str | None:
+    """The squash point an ``upgrade`` of an empty database to ``destination`` installs first:
+    when the destination is the squash point or descends from it. None otherwise (another
+    command, a relative or unknown destination, no squash point): the revisions are walked."""
+    point = squash_point()
+    if point is None or command != "upgrade" or not isinstance(destination, str):
+        return None
+    if destination[:1] in "+-" or ":" in destination:
+        return None
+    try:
+        targets = script.get_revisions(destination)
+    except Exception:
+        return None
+    if not targets:
+        return None
+    for target in targets:
+        if target is None:
+            return None
+        ancestors = {r.revision for r in script.walk_revisions("base", target.revision)}
+        if point not in ancestors:
+            return None
+    return point
+
+
+def baseline_statements(revision: str) -> list[str]:
+    """What installs ``revision`` from its full install script and records it as current."""
+    path = alembic_dir() / BASELINE_FOLDER / f"{revision}.sql"
+    return [
+        path.read_text(),
+        VERSION_TABLE_SQL,
+        f"INSERT INTO {SCHEMA}.alembic_version (version_num) VALUES ('{revision}')",
+    ]
+
+
+def write_baseline() -> Path:
+    """Write alembic/baseline/<head>.sql from the current sql/ files (see alembic/README.md)."""
     stale = stale_functions()
-    for name in stale:
-        print(name)
-    return 1 if stale else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    if stale:
+        raise SystemExit(f"function files not frozen in a revision yet: {', '.join(stale)}")
+    head = revision_folders()[-1].name
+    parts = [
+        f"-- Full install script of revision {head}: sql/ as it stood at that revision,\n"
+        "-- made by `python -m orchestrator.migrations baseline`. Never edit it: a fresh database\n"
+        '-- runs it instead of the revisions up to it (alembic/README.md, "The squash point").\n'
+    ]
+    for path in current_sql_files():
+        rel = path.relative_to(sql_dir()).as_posix()
+        parts.append(f"\n-- sql/{rel}\n{path.read_text().rstrip()}\n")
+    target = alembic_dir() / BASELINE_FOLDER / f"{head}.sql"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text("".join(parts))
+    return target
