@@ -41,7 +41,7 @@ from psycopg.rows import dict_row
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_rollup import fresh_database, load, server, tick_until_idle
+from harness import add_smoke, fresh_database, load, server, smoke, tick_until_idle
 
 from orchestrator.dashboard.live import CHUNK
 
@@ -296,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--stalled", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=5)
+    add_smoke(parser)
     args = parser.parse_args(argv)
+    smoke(args, pages=5, stalled=2, rounds=1)
     with server(args.database_url) as base:
         url = fresh_database(base)
         run(url, args.pages, args.stalled, args.rounds)

@@ -23,7 +23,12 @@ from hypothesis import strategies as st
 from orchestrator import Collector
 from orchestrator.collector.spool import SpoolLineError, parse_line
 
-FAST = {"batch_size": 50, "flush_interval": 0.1, "retry_base_delay": 0.05, "retry_max_delay": 0.2}
+FAST: dict[str, Any] = {
+    "batch_size": 50,
+    "flush_interval": 0.1,
+    "retry_base_delay": 0.05,
+    "retry_max_delay": 0.2,
+}
 # Sorts before any file a collector writes (<time_ns>-<pid>-<random>.spool): replayed first.
 EARLY = "00000000000000000001-1-planted"
 

@@ -361,12 +361,13 @@ def test_the_cookie_is_a_session_of_one_server_not_the_token(data_url: str) -> N
 
 
 def test_settings_refuse_nonsense_bounds(db_url: str) -> None:
-    for field, value in (
+    cases: tuple[tuple[str, Any], ...] = (
         ("pool_size", 0),
         ("max_clients", -1),
         ("max_requests", True),
         ("min_interval", 0),
         ("stall_timeout", float("nan")),
-    ):
+    )
+    for field, value in cases:
         with pytest.raises(ValueError, match=field):
             DashboardSettings(db_url, **{field: value})
