@@ -9,6 +9,21 @@ DECLARE
     v_ok boolean;
 BEGIN
     /*
+     * Runs only as the trigger it was written for: the deferred AFTER INSERT OR UPDATE
+     * constraint trigger, FOR EACH ROW, on cachemon._settings. Attached to any other table (a
+     * caller's table whose columns have types of the caller's, with implicit casts
+     * into what the body computes), it would run the caller's functions with this function's
+     * rights: it refuses before reading NEW. No role has EXECUTE on it (firing a trigger
+     * checks no EXECUTE; only the owner creates the triggers).
+     */
+    IF TG_RELID <> 'cachemon._settings'::pg_catalog.regclass::pg_catalog.oid
+       OR TG_LEVEL <> 'ROW' OR TG_WHEN <> 'AFTER' OR NOT (TG_OP = 'INSERT' OR TG_OP = 'UPDATE') THEN
+        RAISE EXCEPTION 'cachemon._settings_validate: refuses to run as % % % trigger on %',
+            TG_WHEN, TG_OP, TG_LEVEL, TG_RELID::pg_catalog.regclass
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'It is the deferred AFTER INSERT OR UPDATE row constraint trigger of cachemon._settings and of nothing else.';
+    END IF;
+    /*
      * Constraint trigger on cachemon._settings (AFTER INSERT OR UPDATE, FOR EACH ROW,
      * DEFERRABLE INITIALLY DEFERRED: checked at commit, so several settings may change in
      * one transaction and only the end state must hold). Reads the setting's rule in
@@ -88,8 +103,8 @@ $function$;
 COMMENT ON FUNCTION cachemon._settings_validate() IS
     'Trigger (deferred constraint trigger on _settings): a setting''s value must match its row in _setting_rules (kind, min_value, max_value) and every not_above invariant must hold (e.g. retention.raw <= retention.1min <= retention.1hour).';
 
-REVOKE ALL ON FUNCTION cachemon._settings_validate() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cachemon._settings_validate() TO cachemon_admin;
+-- Nobody but the owner may attach it (CREATE TRIGGER needs EXECUTE; firing does not).
+REVOKE ALL ON FUNCTION cachemon._settings_validate() FROM PUBLIC, cachemon_writer, cachemon_reader, cachemon_admin;
 
 DROP TRIGGER IF EXISTS _settings_validate ON cachemon._settings;
 CREATE CONSTRAINT TRIGGER _settings_validate
