@@ -9,6 +9,12 @@ table by TG_RELID, its level, timing and operations), and no role has EXECUTE on
 (only the owner attaches triggers; firing checks no EXECUTE). _mark_dirty_buckets marks deleted
 rows only within the range an insert accepts.
 
+tick claims the hour up to p_now first (newest first), then the other buckets oldest first, so
+a backfill never delays the current minute. The read API bounds the work of one call: p_now
+is checked by _check_now (no infinity) and the rows a call would read are counted first
+against a cap; get_error_breakdown reads error events through a new partial index
+(cache_metrics_errors_recorded_at_idx, which the downgrade drops).
+
 The SQL this revision runs lives in the folder of the same name (see alembic/README.md).
 """
 

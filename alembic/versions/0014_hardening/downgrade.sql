@@ -1,0 +1,3 @@
+-- Undo 0014_hardening: the partial index on error events goes; every changed function is put
+-- back as 0013 (and earlier) froze it, with its grants.
+DROP INDEX cachemon.cache_metrics_errors_recorded_at_idx;
