@@ -13,7 +13,12 @@ tick claims the hour up to p_now first (newest first), then the other buckets ol
 a backfill never delays the current minute. The read API bounds the work of one call: p_now
 is checked by _check_now (no infinity) and the rows a call would read are counted first
 against a cap; get_error_breakdown reads error events through a new partial index
-(cache_metrics_errors_recorded_at_idx, which the downgrade drops).
+(cache_metrics_errors_recorded_at_idx, which the downgrade drops). ingest_events refuses a
+payload above the new setting ingest.max_payload_bytes before reading it.
+
+Settings keep their names: an admin may update only the value, foreign keys both ways tie
+every setting to its rule, and _settings_validate refuses a rename and intervals with months
+or years (stored ones become days; rule bounds are in days).
 
 The SQL this revision runs lives in the folder of the same name (see alembic/README.md).
 """
