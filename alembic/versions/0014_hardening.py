@@ -1,4 +1,4 @@
-"""Hardening: trigger functions serve their own table only; bounded reads; settings keep their names.
+"""Hardening: trigger functions serve their own table; bounded reads; settings keep names.
 
 Revision ID: 0014_hardening
 Revises: 0013_incident_boundary
