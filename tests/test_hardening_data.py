@@ -466,20 +466,22 @@ def test_cross_key_changes_are_checked_at_commit(db_url: str) -> None:
             c.commit()
 
 
-def test_settings_rules_are_table_driven(conn: Conn) -> None:
-    """A later revision adds a setting by inserting its rule, then the setting."""
-    conn.execute(
-        "INSERT INTO cachemon._setting_rules (name, kind, min_value, max_value)"
-        " VALUES ('dashboard.max_points', 'integer', '10', '100000')"
-    )
-    conn.execute(
-        "INSERT INTO cachemon._settings (name, value, description)"
-        " VALUES ('dashboard.max_points', '2000', 'test')"
-    )
-    with pytest.raises(psycopg.errors.InvalidParameterValue, match=r"dashboard\.max_points"):
-        conn.execute(
-            "UPDATE cachemon._settings SET value = '5' WHERE name = 'dashboard.max_points'"
+def test_settings_rules_are_table_driven(db_url: str) -> None:
+    """A later revision adds a setting by inserting its rule and the setting (one
+    transaction: each must exist for the other by commit)."""
+    with psycopg.connect(db_url) as c:
+        c.execute(
+            "INSERT INTO cachemon._setting_rules (name, kind, min_value, max_value)"
+            " VALUES ('dashboard.max_points', 'integer', '10', '100000')"
         )
+        c.execute(
+            "INSERT INTO cachemon._settings (name, value, description)"
+            " VALUES ('dashboard.max_points', '2000', 'test')"
+        )
+        c.commit()
+        c.execute("UPDATE cachemon._settings SET value = '5' WHERE name = 'dashboard.max_points'")
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match=r"dashboard\.max_points"):
+            c.commit()
 
 
 def test_every_setting_has_a_rule(conn: Conn) -> None:
@@ -488,6 +490,75 @@ def test_every_setting_has_a_rule(conn: Conn) -> None:
         " WHERE NOT EXISTS (SELECT FROM cachemon._setting_rules AS r WHERE r.name = s.name)"
     ).fetchall()
     assert rows == [], "add a row to cachemon._setting_rules for each setting"
+
+
+def test_every_rule_has_its_setting(conn: Conn) -> None:
+    rows = conn.execute(
+        "SELECT r.name FROM cachemon._setting_rules AS r"
+        " WHERE NOT EXISTS (SELECT FROM cachemon._settings AS s WHERE s.name = r.name)"
+    ).fetchall()
+    assert rows == []
+
+
+def test_a_setting_cannot_be_renamed_or_lose_its_rule(db_url: str) -> None:
+    """The attack: as an admin, UPDATE ... SET name renamed retention.raw; validation passed
+    and ingest, tick, maintenance and the verdict all failed. An admin may update only the
+    value; the owner's rename, a setting's deletion and a rule without its setting are
+    refused at commit; everything still works afterwards."""
+    with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as c:
+        as_role(c, "cachemon_admin")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute(
+                "UPDATE cachemon._settings SET name = 'retention.raw2' WHERE name = 'retention.raw'"
+            )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute(
+                "UPDATE cachemon._settings SET description = 'x' WHERE name = 'retention.raw'"
+            )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("DELETE FROM cachemon._settings WHERE name = 'retention.raw'")
+        c.execute("RESET ROLE")
+        for statement in (
+            "UPDATE cachemon._settings SET name = 'retention.raw2' WHERE name = 'retention.raw'",
+            "DELETE FROM cachemon._settings WHERE name = 'tick.max_buckets'",
+            "INSERT INTO cachemon._setting_rules (name, kind) VALUES ('orphan.rule', 'integer')",
+        ):
+            with pytest.raises(
+                (psycopg.errors.InvalidParameterValue, psycopg.errors.ForeignKeyViolation),
+                match=r"retention\.raw|tick\.max_buckets|orphan\.rule",
+            ):
+                c.execute(statement)
+        assert ingest(c, [GOOD]) == 1
+        assert rollup.tick(c).status == "done"
+        assert rollup.run_maintenance(c).status == "done"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("retention.raw", "1 mon"),
+        ("retention.1min", "1 mon"),
+        ("retention.1hour", "2 years"),
+        ("retention.1hour", "1 year 1 day"),
+        ("retention.cron_history", "1 mon"),
+        ("partitions.premake", "1 mon"),
+        ("auditor.window", "0 years 1 mon"),
+    ],
+)
+def test_interval_settings_refuse_months_and_years(conn: Conn, name: str, value: str) -> None:
+    """'1 mon' passed "raw at most as long as 1-minute" and broke it on real dates (28 to 31
+    days). Every interval setting refuses months and years, naming them; days are fine."""
+    as_role(conn, "cachemon_admin")
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="no months or years"):
+        conn.execute("UPDATE cachemon._settings SET value = %s WHERE name = %s", (value, name))
+
+
+def test_interval_settings_in_days_are_accepted(conn: Conn) -> None:
+    as_role(conn, "cachemon_admin")
+    conn.execute("UPDATE cachemon._settings SET value = '400 days' WHERE name = 'retention.1hour'")
+    conn.execute("UPDATE cachemon._settings SET value = '31 days' WHERE name = 'retention.1min'")
+    row = conn.execute("SELECT cachemon._setting('retention.1hour') AS v").fetchone()
+    assert row == {"v": "400 days"}
 
 
 # --- 4. Time and locks ----------------------------------------------------------------------

@@ -223,3 +223,46 @@ def test_float_values_round_trip(db_url: str) -> None:
         ingest(c, [{**GOOD, "response_time_ms": 0.1 + 0.2}])
         row = c.execute("SELECT response_time_ms FROM cachemon.cache_metrics").fetchone()
         assert row is not None and math.isclose(row["response_time_ms"], 0.30000000000000004)
+
+
+# --- The payload cap (ingest.max_payload_bytes) ----------------------------------------------
+
+
+def test_an_oversized_payload_is_refused_before_it_is_read(conn: Conn) -> None:
+    """One 20 MB field (the attack: a 200 MB field took the backend to 1.9 GB): refused, as
+    the writer, before any event is read, with the size and the setting in the error; nothing
+    stored, no batch id recorded. Within the cap the same shape is ingested."""
+    conn.execute("SET ROLE cachemon_writer")
+    huge = [{**GOOD, "error_message": "x" * 20_000_000}]
+    with pytest.raises(
+        psycopg.errors.InvalidParameterValue,
+        match=r"payload is \d{8} bytes, above ingest\.max_payload_bytes = 16777216",
+    ):
+        ingest(conn, huge)
+    conn.execute("RESET ROLE")
+    assert count(conn) == 0
+    row = conn.execute("SELECT count(*) AS n FROM cachemon._ingested_batches").fetchone()
+    assert row == {"n": 0}
+    conn.execute("SET ROLE cachemon_writer")
+    assert ingest(conn, [GOOD] * 1000) == 1000
+
+
+def test_the_payload_cap_is_a_validated_setting(conn: Conn) -> None:
+    """An admin may lower it (here to 1 KiB: 20 events are refused, 2 are not) and may not
+    set it outside [1024, 268435455] or to a non-integer."""
+    conn.execute("SET ROLE cachemon_admin")
+    conn.execute(
+        "UPDATE cachemon._settings SET value = '1024' WHERE name = 'ingest.max_payload_bytes'"
+    )
+    for bad in ("1023", "268435456", "16 MB", "1e6"):
+        with pytest.raises(
+            psycopg.errors.InvalidParameterValue, match=r"ingest\.max_payload_bytes"
+        ):
+            conn.execute(
+                "UPDATE cachemon._settings SET value = %s WHERE name = 'ingest.max_payload_bytes'",
+                (bad,),
+            )
+    conn.execute("SET ROLE cachemon_writer")
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="= 1024"):
+        ingest(conn, [GOOD] * 20)
+    assert ingest(conn, [GOOD] * 2) == 2

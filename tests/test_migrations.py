@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shutil
@@ -262,13 +263,23 @@ def test_diff_prints_a_revision_against_its_previous_copies() -> None:
         before = earlier.relative_to(earlier.parents[4]).as_posix() if earlier else "/dev/null"
         assert f"--- {before}" in text, path.name
         assert f"+++ alembic/versions/{changed.name}/functions/{path.name}" in text
-    # A changed function shows its change, not its whole text.
+    # A changed function shows its change, not its whole text: its added lines are exactly
+    # the lines the new copy inserts or replaces; unchanged lines appear only as context.
     sections = re.split(r"^(?=--- )", text, flags=re.M)
     for path in frozen:
-        if migrations.previous_snapshot(changed, path.name) is not None:
+        earlier = migrations.previous_snapshot(changed, path.name)
+        if earlier is not None:
             header = f"+++ alembic/versions/{changed.name}/functions/{path.name}\n"
             shown = next(s for s in sections if header in s)
-            assert len(shown.splitlines()) < len(path.read_text().splitlines()), path.name
+            added = [ln for ln in shown.splitlines()[2:] if ln.startswith("+")]
+            old, new = earlier.read_text().splitlines(), path.read_text().splitlines()
+            matcher = difflib.SequenceMatcher(None, old, new)
+            inserted = sum(
+                j2 - j1
+                for tag, _i1, _i2, j1, j2 in matcher.get_opcodes()
+                if tag in ("replace", "insert")
+            )
+            assert len(added) == inserted, path.name
 
 
 def test_every_function_file_is_frozen_in_a_revision() -> None:

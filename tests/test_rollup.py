@@ -94,10 +94,19 @@ def test_tick_work_is_bounded_by_the_cap(conn: Conn) -> None:
         " (SELECT DISTINCT bucket, implementation_type FROM cachemon._dirty_buckets) AS q"
     ).fetchone()
     assert queued is not None and queued["n"] > 7
+    newest = conn.execute(
+        "SELECT DISTINCT bucket, implementation_type FROM cachemon._dirty_buckets"
+        " ORDER BY bucket DESC, implementation_type DESC LIMIT 7"
+    ).fetchall()
     first = rollup.tick(conn)
     assert first.minutes_done == 7
     assert first.buckets_left == queued["n"] - 7
-    assert first.oldest_pending is not None and first.oldest_pending > queued["oldest"]
+    # All within the hour up to now: the newest first (the current minute never waits).
+    assert first.oldest_pending == queued["oldest"]
+    left = conn.execute(
+        "SELECT bucket, implementation_type FROM cachemon._dirty_buckets"
+    ).fetchall()
+    assert not any(b in left for b in newest)
     assert tick_until_idle(conn) >= 2
     assert (
         minute_mismatches(conn) == [] and hour_mismatches(conn) == [] and day_mismatches(conn) == []

@@ -13,6 +13,22 @@ DECLARE
     v_newest timestamptz;
 BEGIN
     /*
+     * Runs only as the trigger it was written for: AFTER INSERT or AFTER DELETE, FOR EACH
+     * STATEMENT, on cachemon.cache_metrics. Attached to any other table (a caller's temporary
+     * table whose recorded_at is a type of the caller's with an implicit cast into
+     * timestamptz, say), this SECURITY DEFINER body would evaluate the caller's cast function
+     * as its owner, or forge queue marks from rows that are not events: it refuses before
+     * reading anything. No role has EXECUTE on it either (firing a trigger checks no
+     * EXECUTE; only the owner creates the triggers).
+     */
+    IF TG_RELID <> 'cachemon.cache_metrics'::pg_catalog.regclass::pg_catalog.oid
+       OR TG_LEVEL <> 'STATEMENT' OR TG_WHEN <> 'AFTER' OR TG_OP NOT IN ('INSERT', 'DELETE') THEN
+        RAISE EXCEPTION 'cachemon._mark_dirty_buckets: refuses to run as % % % trigger on %',
+            TG_WHEN, TG_OP, TG_LEVEL, TG_RELID::pg_catalog.regclass
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'It is the AFTER INSERT / AFTER DELETE statement trigger of cachemon.cache_metrics and of nothing else.';
+    END IF;
+    /*
      * Statement-level AFTER INSERT / AFTER DELETE trigger on cachemon.cache_metrics (the
      * partitioned parent: INSERT, COPY and ingest_events all fire it). It appends the distinct
      * (minute, implementation) pairs the statement touched to cachemon._dirty_buckets, in the
@@ -75,20 +91,26 @@ BEGIN
             END IF;
         END IF;
     ELSE
+        -- Deleted rows mark their minutes only within the range an insert accepts: a minute
+        -- before the kept raw days has nothing left to recompute from (tick would discard its
+        -- mark), and none lies ahead of ingest.max_future.
+        v_oldest := pg_catalog.now() - cachemon._setting('retention.raw')::interval;
+        v_newest := pg_catalog.now() + cachemon._setting('ingest.max_future')::interval;
         INSERT INTO cachemon._dirty_buckets (bucket, implementation_type)
         SELECT DISTINCT pg_catalog.date_bin('1 minute', o.recorded_at, '2000-01-01 00:00:00+00'),
                o.implementation_type
-          FROM old_rows AS o;
+          FROM old_rows AS o
+         WHERE o.recorded_at >= v_oldest AND o.recorded_at <= v_newest;
     END IF;
     RETURN NULL;
 END
 $function$;
 
 COMMENT ON FUNCTION cachemon._mark_dirty_buckets() IS
-    'Trigger: queues the (minute, implementation) buckets a statement inserted into or deleted from cache_metrics for tick(), and refuses events outside [now - retention.raw, now + ingest.max_future] or slower than ingest.max_response_time_ms. SECURITY DEFINER: the queue takes marks from this trigger only (the writer role has no privilege on it); its inputs are rows that passed every CHECK.';
+    'Trigger (AFTER INSERT / AFTER DELETE, FOR EACH STATEMENT, on cache_metrics only; it refuses any other table, level, timing or operation, and no role has EXECUTE): queues the (minute, implementation) buckets a statement inserted into or deleted from cache_metrics for tick(), and refuses events outside [now - retention.raw, now + ingest.max_future] or slower than ingest.max_response_time_ms; deleted rows outside that range mark nothing. SECURITY DEFINER: the queue takes marks from this trigger only (the writer role has no privilege on it); its inputs are rows of cache_metrics that passed every CHECK.';
 
-REVOKE ALL ON FUNCTION cachemon._mark_dirty_buckets() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cachemon._mark_dirty_buckets() TO cachemon_writer, cachemon_admin;
+-- Nobody but the owner may attach it (CREATE TRIGGER needs EXECUTE; firing does not).
+REVOKE ALL ON FUNCTION cachemon._mark_dirty_buckets() FROM PUBLIC, cachemon_writer, cachemon_reader, cachemon_admin;
 
 DROP TRIGGER IF EXISTS cache_metrics_mark_inserted ON cachemon.cache_metrics;
 CREATE TRIGGER cache_metrics_mark_inserted

@@ -35,6 +35,8 @@ DECLARE
     v_hour_end timestamptz;
     v_day_start timestamptz;
     v_day_end timestamptz;
+    c_max_rows constant integer := 100000;
+    v_rows bigint;
 BEGIN
     /*
      * The body of cachemon.get_cache_performance_summary (a LANGUAGE sql wrapper, because its
@@ -48,7 +50,16 @@ BEGIN
      * averages and maxima are exact sums; p50/p95/p99 come from the merged latency sketches
      * (within 0.9% of percentile_disc over the window's events). Reflects what tick() has
      * rolled up. A non-positive window returns no rows.
+     *
+     * The work of one call is bounded, whoever calls it and however many implementations
+     * the writer created: p_now must lie within [now() - retention.1hour, now() + 1 day]
+     * (cachemon._check_now; 'infinity' and '-infinity' are refused), and the stored rows it
+     * would read are counted first along the levels' unique indexes, stopping one past
+     * 100,000 (about 177 implementations over 400 days): more is an error naming the cap,
+     * before any sketch is merged.
      */
+    PERFORM cachemon._check_now(p_now,
+        pg_catalog.now() - cachemon._setting('retention.1hour')::interval);
     IF p_time_window IS NULL OR p_time_window <= interval '0' THEN
         RETURN;
     END IF;
@@ -72,6 +83,28 @@ BEGIN
         -- No whole day inside: hours (and minutes) only.
         v_day_start := v_hour_end;
         v_day_end := v_hour_end;
+    END IF;
+
+    SELECT pg_catalog.count(*) INTO v_rows
+      FROM (SELECT 1 FROM cachemon.cache_metrics_1min AS m
+             WHERE ((m.bucket >= v_start AND m.bucket < v_hour_start)
+                    OR (m.bucket >= v_hour_end AND m.bucket < v_end))
+               AND (p_implementation_type IS NULL OR m.implementation_type = p_implementation_type)
+            UNION ALL
+            SELECT 1 FROM cachemon.cache_metrics_1hour AS h
+             WHERE ((h.bucket >= v_hour_start AND h.bucket < v_day_start)
+                    OR (h.bucket >= v_day_end AND h.bucket < v_hour_end))
+               AND (p_implementation_type IS NULL OR h.implementation_type = p_implementation_type)
+            UNION ALL
+            SELECT 1 FROM cachemon._cache_metrics_1day AS d
+             WHERE d.bucket >= v_day_start AND d.bucket < v_day_end
+               AND (p_implementation_type IS NULL OR d.implementation_type = p_implementation_type)
+            LIMIT c_max_rows + 1) AS r;
+    IF v_rows > c_max_rows THEN
+        RAISE EXCEPTION 'get_cache_performance_summary: time_window % reads more than % stored rows (implementations times days, hours and minutes)',
+            p_time_window, c_max_rows
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass a shorter time_window or one implementation_type.';
     END IF;
 
     RETURN QUERY
@@ -152,7 +185,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon._performance_summary(text, interval, timestamptz) IS
-    'Internal: the rows of cachemon.get_cache_performance_summary (daily rows of _cache_metrics_1day for whole UTC days, hourly rows for the remaining whole hours, minutes for the ends, merged sketches).';
+    'Internal: the rows of cachemon.get_cache_performance_summary (daily rows of _cache_metrics_1day for whole UTC days, hourly rows for the remaining whole hours, minutes for the ends, merged sketches). Bounded work: p_now within [now() - retention.1hour, now() + 1 day] (no infinity); more than 100,000 stored rows to read is refused before any merge.';
 
 REVOKE ALL ON FUNCTION cachemon._performance_summary(text, interval, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon._performance_summary(text, interval, timestamptz)

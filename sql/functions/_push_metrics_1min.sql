@@ -7,6 +7,21 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
     /*
+     * Runs only as the trigger it was written for: AFTER INSERT OR UPDATE, FOR EACH ROW, on
+     * cachemon.cache_metrics_1min. Attached to any other table (a caller's table whose columns
+     * have types of the caller's, with implicit casts into what the body computes), it would
+     * run the caller's functions with this function's rights: it refuses before reading NEW.
+     * No role has EXECUTE on it (firing a trigger checks no EXECUTE; only the owner creates
+     * the triggers).
+     */
+    IF TG_RELID <> 'cachemon.cache_metrics_1min'::pg_catalog.regclass::pg_catalog.oid
+       OR TG_LEVEL <> 'ROW' OR TG_WHEN <> 'AFTER' OR NOT (TG_OP = 'INSERT' OR TG_OP = 'UPDATE') THEN
+        RAISE EXCEPTION 'cachemon._push_metrics_1min: refuses to run as % % % trigger on %',
+            TG_WHEN, TG_OP, TG_LEVEL, TG_RELID::pg_catalog.regclass
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'It is the AFTER INSERT OR UPDATE row trigger of cachemon.cache_metrics_1min and of nothing else.';
+    END IF;
+    /*
      * SECURITY DEFINER: the broadcast through Supabase's realtime.send needs USAGE on schema
      * realtime, which the owner has and a login role granted cachemon_admin does not (it got
      * "permission denied for schema realtime" from tick, acknowledge and resolve). The only
@@ -35,7 +50,8 @@ $function$;
 COMMENT ON FUNCTION cachemon._push_metrics_1min() IS
     'Trigger (SECURITY DEFINER, to reach Supabase''s realtime.send whoever changes the row): push each inserted or updated row of cache_metrics_1min (pg_notify channel cachemon_events, identifiers only; realtime.send topic cachemon:metrics_1min on Supabase).';
 
-REVOKE ALL ON FUNCTION cachemon._push_metrics_1min() FROM PUBLIC;
+-- Nobody but the owner may attach it (CREATE TRIGGER needs EXECUTE; firing does not).
+REVOKE ALL ON FUNCTION cachemon._push_metrics_1min() FROM PUBLIC, cachemon_writer, cachemon_reader, cachemon_admin;
 
 DROP TRIGGER IF EXISTS cache_metrics_1min_push ON cachemon.cache_metrics_1min;
 CREATE TRIGGER cache_metrics_1min_push

@@ -13,6 +13,8 @@ AS $function$
 DECLARE
     v_impl text := get_error_breakdown.implementation_type;
     v_window interval;
+    c_max_errors constant integer := 1000000;
+    v_errors bigint;
 BEGIN
     /*
      * The errors of (p_now - time_window, p_now] by implementation and error_type, most
@@ -25,12 +27,28 @@ BEGIN
      * SECURITY DEFINER because cachemon_reader may not read raw events (they hold cache
      * keys); this returns only per-type aggregates and the latest message, which is what a
      * reader is meant to see. time_window: 1 minute .. 400 days, no months or years.
+     *
+     * The work of one call is bounded, however many events, implementations or error types
+     * the writer sent: p_now must lie within [now() - retention.raw, now() + 1 day]
+     * (cachemon._check_now; 'infinity' and '-infinity' are refused), and the window's error
+     * events are counted first along the partial index on error events, stopping one past
+     * 1,000,000: more is an error naming the cap, before anything is aggregated. Other
+     * events are never read.
      */
     v_window := cachemon._check_interval('get_error_breakdown', 'time_window', time_window,
                                          interval '1 minute', interval '400 days');
-    IF p_now IS NULL THEN
-        RAISE EXCEPTION 'get_error_breakdown: p_now must not be NULL'
-            USING ERRCODE = 'invalid_parameter_value';
+    PERFORM cachemon._check_now(p_now);
+    SELECT pg_catalog.count(*) INTO v_errors
+      FROM (SELECT 1 FROM cachemon.cache_metrics AS e
+             WHERE e.event_type = 'error'
+               AND e.recorded_at > p_now - v_window AND e.recorded_at <= p_now
+               AND (v_impl IS NULL OR e.implementation_type = v_impl)
+             LIMIT c_max_errors + 1) AS c;
+    IF v_errors > c_max_errors THEN
+        RAISE EXCEPTION 'get_error_breakdown: time_window % holds more than % error events',
+            v_window, c_max_errors
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass a shorter time_window or one implementation_type.';
     END IF;
     RETURN QUERY
     SELECT g.impl, g.error_type, g.n,
@@ -51,7 +69,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon.get_error_breakdown(interval, text, timestamptz) IS
-    'Errors of (p_now - time_window, p_now] per implementation (or the one named) and error_type: count, share of the implementation''s errors (percent), first and last seen, latest message. Reads raw events (kept 7 days by default). SECURITY DEFINER: cachemon_reader cannot read raw events; only these aggregates are returned.';
+    'Errors of (p_now - time_window, p_now] per implementation (or the one named) and error_type: count, share of the implementation''s errors (percent), first and last seen, latest message. Reads raw error events only (kept 7 days by default), through a partial index. Bounded work: p_now within [now() - retention.raw, now() + 1 day] (no infinity); a window holding more than 1,000,000 error events is refused before any aggregation. SECURITY DEFINER: cachemon_reader cannot read raw events; only these aggregates are returned.';
 
 REVOKE ALL ON FUNCTION cachemon.get_error_breakdown(interval, text, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.get_error_breakdown(interval, text, timestamptz)

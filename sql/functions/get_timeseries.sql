@@ -13,6 +13,8 @@ AS $function$
 #variable_conflict use_column
 DECLARE
     c_max_buckets constant integer := 10000;
+    c_max_rows constant integer := 100000;
+    c_max_merged_rows constant integer := 20000;
     c_origin constant timestamptz := '2000-01-01 00:00:00+00';
     v_impl text := get_timeseries.implementation_type;
     v_window interval;
@@ -23,6 +25,8 @@ DECLARE
     v_end timestamptz;
     v_start timestamptz;
     v_level text;
+    v_cap integer;
+    v_rows bigint;
 BEGIN
     /*
      * The time series a dashboard draws: one row per bucket of width `resolution` and per
@@ -50,13 +54,19 @@ BEGIN
      * work_mem is raised for this function only: merging a day of minute sketches groups
      * ~200k (bucket, key) elements, which spill to disk at the default 4MB and take 2-3x as
      * long; the bucket limit bounds what a call can ask for.
+     *
+     * The work of one call is bounded, whoever calls it and however many implementations
+     * the writer created: p_now must lie within [now() - retention.1hour, now() + 1 day]
+     * (cachemon._check_now; 'infinity' and '-infinity' are refused), and the stored rows
+     * the call reads (buckets of the level read times implementations) are counted first,
+     * along the level's unique index and stopping one past the cap: more than 100,000
+     * (returned as stored, at one minute or one hour) or 20,000 (merged into coarser buckets)
+     * is an error naming the count, before anything is aggregated.
      */
     v_window := cachemon._check_interval('get_timeseries', 'time_window', time_window,
                                          interval '1 minute', interval '400 days');
-    IF p_now IS NULL THEN
-        RAISE EXCEPTION 'get_timeseries: p_now must not be NULL'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM cachemon._check_now(p_now,
+        pg_catalog.now() - cachemon._setting('retention.1hour')::interval);
     v_window_s := pg_catalog.date_part('epoch', v_window)::numeric;
     IF v_res IS NULL THEN
         v_res := CASE WHEN v_window_s <= 1500 * 60 THEN interval '1 minute'
@@ -83,6 +93,28 @@ BEGIN
     v_level := CASE WHEN v_res_s % 86400 = 0 THEN '1day'
                     WHEN v_res_s % 3600 = 0 THEN '1hour'
                     ELSE '1min' END;
+
+    -- The bound on the work of this call: count the rows it would read, at most cap + 1.
+    v_cap := CASE WHEN v_res_s IN (60, 3600) THEN c_max_rows ELSE c_max_merged_rows END;
+    SELECT pg_catalog.count(*) INTO v_rows
+      FROM (SELECT 1 FROM cachemon.cache_metrics_1min AS m
+             WHERE v_level = '1min' AND m.bucket >= v_start AND m.bucket < v_end
+               AND (v_impl IS NULL OR m.implementation_type = v_impl)
+            UNION ALL
+            SELECT 1 FROM cachemon.cache_metrics_1hour AS h
+             WHERE v_level = '1hour' AND h.bucket >= v_start AND h.bucket < v_end
+               AND (v_impl IS NULL OR h.implementation_type = v_impl)
+            UNION ALL
+            SELECT 1 FROM cachemon._cache_metrics_1day AS d
+             WHERE v_level = '1day' AND d.bucket >= v_start AND d.bucket < v_end
+               AND (v_impl IS NULL OR d.implementation_type = v_impl)
+            LIMIT v_cap + 1) AS r;
+    IF v_rows > v_cap THEN
+        RAISE EXCEPTION 'get_timeseries: time_window % at resolution % reads more than % stored rows (buckets times implementations)',
+            v_window, v_res, v_cap
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass a shorter time_window, a resolution of 1 minute or 1 hour, or one implementation_type.';
+    END IF;
 
     IF v_res_s = 60 THEN
         RETURN QUERY
@@ -206,7 +238,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon.get_timeseries(interval, interval, text, timestamptz) IS
-    'Time series per bucket and implementation (or the one named) over the ceil(time_window / resolution) buckets ending with the one holding p_now (at most 10,000; buckets aligned on 2000-01-01 UTC): counts, hit and error rate, events per minute, average and p50/p95/p99/max response time, cache size. Reads cache_metrics_1min, cache_metrics_1hour or _cache_metrics_1day by resolution; coarser buckets merge latency sketches (true percentiles within 0.9%). resolution NULL: finest of 1 minute/1 hour/1 day with at most 1,500 buckets. Only buckets with data are returned.';
+    'Time series per bucket and implementation (or the one named) over the ceil(time_window / resolution) buckets ending with the one holding p_now (at most 10,000; buckets aligned on 2000-01-01 UTC): counts, hit and error rate, events per minute, average and p50/p95/p99/max response time, cache size. Reads cache_metrics_1min, cache_metrics_1hour or _cache_metrics_1day by resolution; coarser buckets merge latency sketches (true percentiles within 0.9%). resolution NULL: finest of 1 minute/1 hour/1 day with at most 1,500 buckets. Only buckets with data are returned. Bounded work: p_now within [now() - retention.1hour, now() + 1 day] (no infinity); a call that would read more than 100,000 stored rows (20,000 when merging into coarser buckets), whatever the number of implementations, is refused before any aggregation.';
 
 REVOKE ALL ON FUNCTION cachemon.get_timeseries(interval, interval, text, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.get_timeseries(interval, interval, text, timestamptz)

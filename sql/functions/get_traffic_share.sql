@@ -12,7 +12,9 @@ AS $function$
      * cachemon.get_timeseries(time_window, NULL, NULL, p_now) draws (so the numbers beside a
      * chart add up with it): its events, its lookups (hits + misses) and its percentage of
      * all events, largest first. window_start and window_end are the first bucket's start and
-     * the last bucket's end. Errors on bad arguments are get_timeseries' own.
+     * the last bucket's end. Errors on bad arguments are get_timeseries' own, and so is the
+     * bound on the work of a call (p_now near the clock, at most 100,000 stored rows read,
+     * 20,000 when merged; it calls get_timeseries twice).
      */
     SELECT t.implementation_type, b.first_start, b.last_end, t.total_events, t.lookups,
            pg_catalog.round(100::numeric * t.total_events
@@ -28,7 +30,7 @@ AS $function$
 $function$;
 
 COMMENT ON FUNCTION cachemon.get_traffic_share(interval, timestamptz) IS
-    'Each implementation''s events, lookups and share (percent) of all events over the buckets cachemon.get_timeseries(time_window, NULL, NULL, p_now) covers, largest first.';
+    'Each implementation''s events, lookups and share (percent) of all events over the buckets cachemon.get_timeseries(time_window, NULL, NULL, p_now) covers, largest first. Bounded as get_timeseries (p_now near the clock, no infinity; at most 100,000 stored rows read, 20,000 when merged), which it calls twice.';
 
 REVOKE ALL ON FUNCTION cachemon.get_traffic_share(interval, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.get_traffic_share(interval, timestamptz)

@@ -19,6 +19,8 @@ DECLARE
     v_event     jsonb;
     v_index     bigint;
     v_field     text;
+    v_size      bigint;
+    v_max_size  bigint;
 BEGIN
     /*
      * The SQL entry point of ingest, for clients that are not the Python collector (a Supabase
@@ -49,6 +51,11 @@ BEGIN
      * (at most one day), cache_size an integer in bigint range
      * (100.0 is 100), text without control or bidi characters.
      *
+     * Size: a payload larger than 'ingest.max_payload_bytes' (its jsonb size, 16 MiB by
+     * default, at most 268435455, the largest jsonb) is refused before any element is read,
+     * with an error naming the size and the setting: the call's memory is about ten times
+     * its payload.
+     *
      * Batches: an empty array stores nothing and records no batch id. A batch id already
      * stored with the same content returns 0 (a retry after a lost reply counts once); with
      * different content it is an error naming the batch id. Content is compared by a 64-bit
@@ -58,6 +65,17 @@ BEGIN
      * text. Invoker rights: cachemon_writer has INSERT on both tables and EXECUTE on
      * cachemon._batch_seen, which compares a stored batch without reading it.
      */
+    -- Size first, before anything reads the events: a call costs about ten times its
+    -- payload in backend memory, so concurrent oversized calls could exhaust the server.
+    v_size := pg_catalog.pg_column_size(events);
+    v_max_size := cachemon._setting('ingest.max_payload_bytes')::bigint;
+    IF v_size > v_max_size THEN
+        RAISE EXCEPTION 'ingest_events: the payload is % bytes, above ingest.max_payload_bytes = %',
+            v_size, v_max_size
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Nothing of this batch was stored.',
+                  HINT = 'Send the events in smaller batches; an admin may raise the setting (at most 268435455) in cachemon._settings.';
+    END IF;
     IF events IS NULL OR pg_catalog.jsonb_typeof(events) <> 'array' THEN
         RAISE EXCEPTION 'ingest_events: events must be a JSON array of event objects, got %',
             coalesce(pg_catalog.left(events::text, 200), 'NULL')
@@ -251,8 +269,9 @@ COMMENT ON FUNCTION cachemon.ingest_events(jsonb, uuid) IS
     'and optional recorded_at with an explicit UTC offset, cache_key, response_time_ms, cache_size, '
     'error_type, error_message). All or nothing: a bad event refuses the batch with an error naming its '
     'index, field and value. Idempotent by batch_id: a batch id already stored with the same content '
-    'returns 0, with other content it is an error; an empty array stores nothing. Returns the number of '
-    'events stored; events without recorded_at get now().';
+    'returns 0, with other content it is an error; an empty array stores nothing. A payload larger than '
+    'ingest.max_payload_bytes (jsonb size; 16 MiB by default) is refused before any event is read, the error '
+    'naming the size and the setting. Returns the number of events stored; events without recorded_at get now().';
 
 REVOKE ALL ON FUNCTION cachemon.ingest_events(jsonb, uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.ingest_events(jsonb, uuid) TO cachemon_writer, cachemon_admin;

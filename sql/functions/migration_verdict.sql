@@ -33,7 +33,7 @@ AS $function$
 $function$;
 
 COMMENT ON FUNCTION cachemon.migration_verdict(text, text, interval, timestamptz) IS
-    'Migration verdict (one row): candidate vs reference over the whole minutes of the last time_window, per metric effect, confidence interval and classification (better/equal/worse/no_data), score 0..100 (share of judged metrics that pass) and verdict ready/marginal/not_ready/not_enough_data with a sentence of evidence. Settings verdict.*. Example: SELECT verdict, score, evidence FROM cachemon.migration_verdict();';
+    'Migration verdict (one row): candidate vs reference over the whole minutes of the last time_window, per metric effect, confidence interval and classification (better/equal/worse/no_data), score 0..100 (share of judged metrics that pass) and verdict ready/marginal/not_ready/not_enough_data with a sentence of evidence. Settings verdict.*. Bounded work: reads at most 31 days of 1-minute rows of the two implementations named (89,280 rows), whatever other implementations exist; p_now within [now() - retention.1min, now() + 1 day] (no infinity). Example: SELECT verdict, score, evidence FROM cachemon.migration_verdict();';
 
 REVOKE ALL ON FUNCTION cachemon.migration_verdict(text, text, interval, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.migration_verdict(text, text, interval, timestamptz)

@@ -15,6 +15,7 @@ DECLARE
     v_buckets timestamptz[];
     v_impls text[];
     v_oldest_kept timestamptz;
+    v_recent timestamptz;
     v_todo int4range[];
     v_range int4range;
     v_lo integer;
@@ -32,9 +33,13 @@ BEGIN
      *    standby (status 'standby') and when another tick holds the advisory lock (status
      *    'busy': pg_try_advisory_xact_lock, so ticks never queue behind each other).
      * 2. Claims at most 'tick.max_buckets' distinct (minute, implementation) buckets of
-     *    cachemon._dirty_buckets, oldest first, by deleting their marks. Marks of days whose
-     *    raw events retention has dropped (or is about to drop) are discarded, not
-     *    recomputed: recomputing them would delete rows the raw events no longer back.
+     *    cachemon._dirty_buckets by deleting their marks: first the minutes of the hour up to
+     *    p_now, newest first, then all others (older, or ahead of p_now) oldest first. A
+     *    backfill of old minutes never holds the current minute (nor the auditor, which
+     *    leaves queued minutes out) behind it; old minutes go oldest first, before retention
+     *    reaches them. Marks of days whose raw events retention has dropped (or is about to
+     *    drop) are discarded, not recomputed: recomputing them would delete rows the raw
+     *    events no longer back.
      * 3. Recomputes those minutes from raw rows (cachemon._rollup_minutes: exact percentiles
      *    and the latency sketch), then the hours they belong to from the minutes and the UTC
      *    days of those hours from the hours (cachemon._rollup_merge, one shape for both), all
@@ -55,6 +60,7 @@ BEGIN
      * statement, whose snapshot (READ COMMITTED) contains every row of those marks. A mark
      * committed after the claim stays queued, so the next tick recomputes its bucket. Ticks
      * are serialized by the lock, so a later write of a bucket never uses an older snapshot.
+     * The order of the claim does not matter to it: a bucket not claimed keeps its marks.
      * Run tick in READ COMMITTED (the default): under REPEATABLE READ a concurrent tick's
      * write makes it fail with a serialization error rather than lose anything.
      *
@@ -82,12 +88,23 @@ BEGIN
     v_oldest_kept := pg_catalog.date_trunc(
         'day', v_now - cachemon._setting('retention.raw')::interval, 'UTC');
 
-    -- Claim: delete every visible mark of the oldest v_cap distinct buckets.
+    -- Claim: delete every visible mark of at most v_cap distinct buckets, the recent ones
+    -- (the hour up to p_now) newest first, then the others oldest first (see step 2 above).
+    -- Each branch reads the index on (bucket, implementation_type) and stops at its limit.
+    v_recent := v_now - interval '1 hour';
     WITH pick AS (
-        SELECT DISTINCT d.bucket, d.implementation_type
-          FROM cachemon._dirty_buckets AS d
-         ORDER BY d.bucket, d.implementation_type
-         LIMIT v_cap
+        (SELECT DISTINCT d.bucket, d.implementation_type
+           FROM cachemon._dirty_buckets AS d
+          WHERE d.bucket >= v_recent AND d.bucket <= v_now
+          ORDER BY d.bucket DESC, d.implementation_type DESC
+          LIMIT v_cap)
+        UNION ALL
+        (SELECT DISTINCT d.bucket, d.implementation_type
+           FROM cachemon._dirty_buckets AS d
+          WHERE d.bucket < v_recent OR d.bucket > v_now
+          ORDER BY d.bucket, d.implementation_type
+          LIMIT v_cap)
+        LIMIT v_cap
     ), gone AS (
         DELETE FROM cachemon._dirty_buckets AS d
          USING pick AS p
@@ -154,7 +171,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon.tick(timestamptz) IS
-    'Roll up (p_now within [now() - retention.raw, now() + 1 day]): recompute the queued (minute, implementation) buckets from raw events into cache_metrics_1min (exact percentiles, latency sketch), their hours into cache_metrics_1hour (merged sketches) and the days of those hours into _cache_metrics_1day, then call cachemon.run_auditor(p_now) if it exists. At most tick.max_buckets buckets per call; a bucket that fails is reported (buckets_failed, failure, a WARNING) and stays queued while the others advance; skips on a standby or while another tick runs (status busy). Returns a cachemon.tick_result.';
+    'Roll up (p_now within [now() - retention.raw, now() + 1 day]): recompute the queued (minute, implementation) buckets from raw events into cache_metrics_1min (exact percentiles, latency sketch), their hours into cache_metrics_1hour (merged sketches) and the days of those hours into _cache_metrics_1day, then call cachemon.run_auditor(p_now) if it exists. At most tick.max_buckets buckets per call, the hour up to p_now newest first, then the others oldest first (a backfill never delays the current minute); a bucket that fails is reported (buckets_failed, failure, a WARNING) and stays queued while the others advance; skips on a standby or while another tick runs (status busy). Returns a cachemon.tick_result.';
 
 REVOKE ALL ON FUNCTION cachemon.tick(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.tick(timestamptz) TO cachemon_admin;

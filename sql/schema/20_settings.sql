@@ -15,7 +15,7 @@ COMMENT ON TABLE cachemon._settings IS
 INSERT INTO cachemon._settings (name, value, description) VALUES
     ('retention.raw', '7 days', 'How long raw events in cache_metrics are kept'),
     ('retention.1min', '30 days', 'How long rows of cache_metrics_1min are kept'),
-    ('retention.1hour', '1 year', 'How long rows of cache_metrics_1hour are kept');
+    ('retention.1hour', '365 days', 'How long rows of cache_metrics_1hour are kept');
 
 ALTER TABLE cachemon._settings ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON cachemon._settings FROM PUBLIC;

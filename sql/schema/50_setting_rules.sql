@@ -27,10 +27,10 @@ COMMENT ON TABLE cachemon._setting_rules IS
     'Internal: type, range and cross-key invariant (not_above) of each setting; enforced on every write of cachemon._settings by cachemon._settings_validate()';
 
 INSERT INTO cachemon._setting_rules (name, kind, min_value, max_value, not_above) VALUES
-    ('retention.raw', 'interval', '1 day', '10 years', 'retention.1min'),
-    ('retention.1min', 'interval', '1 hour', '10 years', 'retention.1hour'),
-    ('retention.1hour', 'interval', '1 hour', '100 years', NULL),
-    ('retention.cron_history', 'interval', '1 hour', '10 years', NULL),
+    ('retention.raw', 'interval', '1 day', '3650 days', 'retention.1min'),
+    ('retention.1min', 'interval', '1 hour', '3650 days', 'retention.1hour'),
+    ('retention.1hour', 'interval', '1 hour', '36500 days', NULL),
+    ('retention.cron_history', 'interval', '1 hour', '3650 days', NULL),
     ('tick.max_buckets', 'integer', '1', '10000000', NULL),
     ('ingest.max_future', 'interval', '0', '7 days', NULL),
     ('ingest.max_response_time_ms', 'number', '0', '86400000', NULL),
