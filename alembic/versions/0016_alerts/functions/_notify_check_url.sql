@@ -52,7 +52,7 @@ BEGIN
         v_host IN ('localhost', 'metadata', 'metadata.google.internal', 'instance-data')
         OR v_host LIKE '%.localhost' OR v_host LIKE '%.internal' OR v_host LIKE '%.local'
         OR (v_ip IS NOT NULL AND (
-            v_ip << ANY (ARRAY['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8',
+            v_ip <<= ANY (ARRAY['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8',
                                '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24',
                                '192.168.0.0/16', '198.18.0.0/15', '224.0.0.0/3',
                                '::/128', '::1/128', '::ffff:0:0/96', 'fc00::/7', 'fe80::/10',

@@ -24,7 +24,7 @@ BEGIN
         RAISE EXCEPTION 'cachemon: p_max_steps % must be within 1..1000000', coalesce(p_max_steps::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF NOT pg_catalog.pg_try_advisory_xact_lock(7420917340213, 16) THEN
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('cachemon.notify_flush')) THEN
         RETURN NEXT;
         RETURN;
     END IF;
