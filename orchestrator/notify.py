@@ -650,3 +650,176 @@ def parse_matchers(items: list[str] | tuple[str, ...]) -> list[dict[str, str]]:
             value = value[1:-1]
         out.append({"name": m.group(1), "op": m.group(2), "value": value})
     return out
+
+
+def _rows(url: str | None, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    with db.connect(url) as conn, translated():
+        return conn.execute(query, params).fetchall()
+
+
+def add_receiver(
+    url: str | None,
+    *,
+    name: str,
+    kind: str,
+    target: str,
+    password: str | None = None,
+    options: dict[str, Any] | None = None,
+    send_resolved: bool = True,
+    allow_private: bool = False,
+    timeout_s: float = 10,
+    max_attempts: int = 30,
+) -> dict[str, Any]:
+    """``cachemon.add_receiver``; returns the receiver without secrets."""
+    rows = _rows(
+        url,
+        "SELECT name, kind, endpoint, send_resolved, allow_private, timeout_s, max_attempts,"
+        " options FROM cachemon.add_receiver(%(name)s, %(kind)s, %(target)s, %(password)s,"
+        " %(options)s, %(send_resolved)s, %(allow_private)s, %(timeout_s)s, %(max_attempts)s)",
+        {
+            "name": name,
+            "kind": kind,
+            "target": target,
+            "password": password,
+            "options": json.dumps(options or {}),
+            "send_resolved": send_resolved,
+            "allow_private": allow_private,
+            "timeout_s": timeout_s,
+            "max_attempts": max_attempts,
+        },
+    )
+    return rows[0]
+
+
+RECEIVER_COLUMNS = "name, kind, endpoint, send_resolved, allow_private, timeout_s, max_attempts"
+
+
+def list_receivers(url: str | None) -> list[dict[str, Any]]:
+    return _rows(url, f"SELECT {RECEIVER_COLUMNS} FROM cachemon.notify_receivers ORDER BY name", {})
+
+
+def drop_receiver(url: str | None, name: str) -> None:
+    _rows(url, "SELECT cachemon.drop_receiver(%(name)s) AS dropped", {"name": name})
+
+
+ROUTE_COLUMNS = (
+    "id, position, receiver, matchers, group_by, group_wait, group_interval,"
+    ' repeat_interval, "continue"'
+)
+
+
+def add_route(
+    url: str | None,
+    *,
+    receiver: str,
+    matchers: list[dict[str, str]],
+    group_by: list[str],
+    group_wait: Any,
+    group_interval: Any,
+    repeat_interval: Any,
+    continue_: bool,
+    position: int,
+) -> dict[str, Any]:
+    return _rows(
+        url,
+        f"SELECT {ROUTE_COLUMNS} FROM cachemon.add_route(%(receiver)s, %(matchers)s,"
+        " %(group_by)s, %(group_wait)s, %(group_interval)s, %(repeat_interval)s,"
+        " %(continue)s, %(position)s)",
+        {
+            "receiver": receiver,
+            "matchers": json.dumps(matchers),
+            "group_by": group_by,
+            "group_wait": group_wait,
+            "group_interval": group_interval,
+            "repeat_interval": repeat_interval,
+            "continue": continue_,
+            "position": position,
+        },
+    )[0]
+
+
+def list_routes(url: str | None) -> list[dict[str, Any]]:
+    return _rows(
+        url, f"SELECT {ROUTE_COLUMNS} FROM cachemon.notify_routes ORDER BY position, id", {}
+    )
+
+
+def drop_route(url: str | None, route_id: int) -> None:
+    _rows(url, "SELECT cachemon.drop_route(%(id)s) AS dropped", {"id": route_id})
+
+
+SILENCE_COLUMNS = "id, matchers, starts_at, ends_at, created_by, comment, expired_by"
+
+
+def add_silence(
+    url: str | None,
+    *,
+    matchers: list[dict[str, str]],
+    duration: Any,
+    created_by: str,
+    comment: str,
+) -> dict[str, Any]:
+    return _rows(
+        url,
+        f"SELECT {SILENCE_COLUMNS} FROM cachemon.add_silence(%(matchers)s,"
+        " now() + %(duration)s, %(by)s, %(comment)s)",
+        {
+            "matchers": json.dumps(matchers),
+            "duration": duration,
+            "by": created_by,
+            "comment": comment,
+        },
+    )[0]
+
+
+def list_silences(url: str | None, include_expired: bool = False) -> list[dict[str, Any]]:
+    where = "" if include_expired else " WHERE ends_at > now()"
+    return _rows(
+        url, f"SELECT {SILENCE_COLUMNS} FROM cachemon.notify_silences{where} ORDER BY id", {}
+    )
+
+
+def expire_silence(url: str | None, silence_id: int, expired_by: str) -> dict[str, Any]:
+    return _rows(
+        url,
+        f"SELECT {SILENCE_COLUMNS} FROM cachemon.expire_silence(%(id)s, %(by)s)",
+        {"id": silence_id, "by": expired_by},
+    )[0]
+
+
+def list_deliveries(
+    url: str | None, status: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    return _rows(
+        url,
+        "SELECT d.id, d.receiver, d.status, d.reason, d.observation_ids, d.attempts,"
+        " d.created_at, d.due_at, d.delivered_at, d.dead_reason, d.idempotency_key,"
+        " (SELECT t.status_code FROM cachemon.notify_attempts AS t"
+        "   WHERE t.delivery_id = d.id ORDER BY t.id DESC LIMIT 1) AS last_status,"
+        " (SELECT t.error FROM cachemon.notify_attempts AS t"
+        "   WHERE t.delivery_id = d.id ORDER BY t.id DESC LIMIT 1) AS last_error"
+        " FROM cachemon.notify_deliveries AS d"
+        " WHERE %(status)s::text IS NULL OR d.status = %(status)s"
+        " ORDER BY d.id DESC LIMIT %(limit)s",
+        {"status": status, "limit": limit},
+    )
+
+
+def list_attempts(url: str | None, delivery_id: int) -> list[dict[str, Any]]:
+    return _rows(
+        url,
+        "SELECT attempt, worker, started_at, duration_ms, status_code, error, retry_after_s,"
+        " outcome, next_due_at FROM cachemon.notify_attempts WHERE delivery_id = %(id)s"
+        " ORDER BY id",
+        {"id": delivery_id},
+    )
+
+
+def list_log(url: str | None, finding: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    return _rows(
+        url,
+        "SELECT id, at, observation_id, receiver, stage, outcome, reason, delivery_id"
+        " FROM cachemon.notify_log WHERE %(f)s::bigint IS NULL OR observation_id = %(f)s"
+        " ORDER BY id DESC LIMIT %(limit)s",
+        {"f": finding, "limit": limit},
+    )

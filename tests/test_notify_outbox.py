@@ -82,7 +82,7 @@ def test_ten_reticks_and_two_concurrent_ticks_write_one_event_per_state_change(
             with psycopg.connect(db_url, autocommit=True) as c:
                 barrier.wait(10)
                 c.execute("SELECT status FROM cachemon.tick(%s)", (moment,))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     for m in _minutes(end):
@@ -167,7 +167,7 @@ def test_writer_and_reader_can_neither_write_the_outbox_nor_read_secrets(
     for attack in attacks:
         conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
         try:
-            with pytest.raises(psycopg.Error, match="permission denied|does not exist|trigger"):
+            with pytest.raises(psycopg.Error, match=r"permission denied|does not exist|trigger"):
                 conn.execute(attack)
         finally:
             conn.execute("RESET ROLE")
