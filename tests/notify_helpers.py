@@ -169,6 +169,7 @@ def http_receiver(
     script: list[tuple[int, dict[str, str], float]] | None = None,
     default: int = 200,
     body_size: int = 0,
+    port: int = 0,
 ) -> Iterator[Receiver]:
     state = Receiver(list(script or []), default, body_size=body_size)
     lock = threading.Lock()
@@ -203,7 +204,8 @@ def http_receiver(
             except OSError:
                 pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ThreadingHTTPServer.allow_reuse_address = True
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
