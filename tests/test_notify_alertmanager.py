@@ -20,9 +20,8 @@ from typing import Any
 import pytest
 
 from orchestrator import notify
-from tests.notify_helpers import Conn, Receiver, flush, http_receiver, open_finding, receiver
+from tests.notify_helpers import Conn, Receiver, flush, http_receiver, open_finding, receiver, route
 from tests.notify_helpers import resolve as resolve_finding
-from tests.notify_helpers import route
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
