@@ -421,6 +421,9 @@ def send_email(claimed: Claimed) -> Result:
             if tls
             else _CheckedSMTP(claimed.allow_private, claimed.timeout_s)
         )
+        # smtplib names the server for STARTTLS's certificate check after its constructor's
+        # host argument (which would connect unchecked): set it to the URL's host
+        setattr(smtp, "_host", host)  # noqa: B010
         with smtp:
             smtp.connect(host, port)
             smtp.ehlo()
