@@ -292,3 +292,22 @@ def test_times_are_relative_to_the_base(conn: Conn) -> None:
     # The helpers' base lies within what _check_now accepts.
     flush(conn, BASE)
     flush(conn, BASE + timedelta(hours=20))
+
+
+def test_alertmanager_receiver_is_resent_while_firing_and_told_when_severity_changes(
+    conn: Conn,
+) -> None:
+    receiver(conn, "am", url="http://127.0.0.1:9093", kind="alertmanager")
+    route(conn, "am", group_interval="1 minute")
+    f = open_finding(conn, at(0))
+    flush(conn, at(150))
+    # first flush at 30 s, then every group_interval: re-sent at 90 and 150 s
+    assert [d["created_at"] for d in deliveries(conn)] == [at(30), at(90), at(150)]
+    first = deliveries(conn)[0]["payload"]["alerts"][0]
+    assert first["endsAt"].startswith((at(30) + timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%M:%S"))
+    change_severity(conn, f, "critical", at(160))
+    flush(conn, at(210))
+    payload = deliveries(conn)[-1]["payload"]
+    got = sorted((a["labels"]["severity"], a["status"]) for a in payload["alerts"])
+    assert got == [("critical", "firing"), ("warning", "resolved")]
+    assert len(payload["cachemon"]["findings"]) == 1

@@ -19,15 +19,25 @@ AS $function$
      * and links. p_alerts are notify_alerts rows as JSON. A firing alert's endsAt is
      * Alertmanager's zero time, except for alertmanager receivers: there it is p_at + 4 x
      * group_interval, the way Prometheus marks an alert it re-sends (the flush re-sends it
-     * every group_interval while it fires).
+     * every group_interval while it fires), and a finding whose severity changed since it
+     * was last told also ends the alert of its former severity there.
      */
     WITH rc AS (
         SELECT r.kind, coalesce(r.options ->> 'dashboard_url', '') AS dash
           FROM cachemon.notify_receivers AS r WHERE r.name = p_receiver
     ), a AS (
         SELECT x AS row, (x ->> 'firing')::boolean AS firing, x -> 'finding' AS f,
-               x ->> 'observation_id' AS id
+               x ->> 'observation_id' AS id, false AS superseded
           FROM pg_catalog.jsonb_array_elements(p_alerts) AS x
+        UNION ALL
+        -- Alertmanager identifies an alert by its labels, severity among them: when a
+        -- finding's severity changed, the alert it was told before ends now.
+        SELECT x || pg_catalog.jsonb_build_object('severity', x ->> 'notified_severity',
+                                                  'ends_at', p_at),
+               false, x -> 'finding', x ->> 'observation_id', true
+          FROM pg_catalog.jsonb_array_elements(p_alerts) AS x CROSS JOIN rc
+         WHERE rc.kind = 'alertmanager' AND (x ->> 'firing')::boolean
+           AND (x ->> 'notified_severity') <> (x ->> 'severity')
     ), alerts AS (
         SELECT a.*, pg_catalog.jsonb_build_object(
                    'alertname', 'cachemon_' || (a.f ->> 'rule'),
@@ -93,7 +103,8 @@ AS $function$
                    'route_id', p_route_id,
                    'sent_for', pg_catalog.to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
                    'dashboard', max(rendered.dash_link),
-                   'findings', pg_catalog.jsonb_agg(rendered.finding ORDER BY rendered.firing DESC, rendered.id::bigint)))
+                   'findings', pg_catalog.jsonb_agg(rendered.finding ORDER BY rendered.firing DESC, rendered.id::bigint)
+                                   FILTER (WHERE NOT rendered.superseded)))
       FROM rendered
 $function$;
 
