@@ -204,21 +204,71 @@ def route() -> None:
 
 @route.command("add")
 @database_url_option()
-@click.option("--receiver", required=True, help="Receiver name.")
-@click.option("--match", "matchers", multiple=True, help=MATCH_HELP)
+@click.option(
+    "--receiver",
+    required=True,
+    help="Receiver name.",
+    envvar="CACHEMON_NOTIFY_RECEIVER",
+    show_envvar=True,
+)
+@click.option(
+    "--match",
+    "matchers",
+    multiple=True,
+    help=MATCH_HELP,
+    envvar="CACHEMON_NOTIFY_MATCH",
+    show_envvar=True,
+)
 @click.option(
     "--group-by",
     multiple=True,
     type=click.Choice(["implementation", "rule", "category"]),
     default=("implementation", "rule"),
     show_default=True,
+    envvar="CACHEMON_NOTIFY_GROUP_BY",
+    show_envvar=True,
     help="Labels whose values form a group (repeatable).",
 )
-@click.option("--group-wait", type=WindowType(), default="30s", show_default=True)
-@click.option("--group-interval", type=WindowType(), default="5m", show_default=True)
-@click.option("--repeat-interval", type=WindowType(), default="4h", show_default=True)
-@click.option("--continue", "continue_", is_flag=True, help="Let later routes match too.")
-@click.option("--position", type=click.IntRange(0, 1_000_000), default=100, show_default=True)
+@click.option(
+    "--group-wait",
+    type=WindowType(),
+    default="30s",
+    show_default=True,
+    envvar="CACHEMON_NOTIFY_GROUP_WAIT",
+    show_envvar=True,
+)
+@click.option(
+    "--group-interval",
+    type=WindowType(),
+    default="5m",
+    show_default=True,
+    envvar="CACHEMON_NOTIFY_GROUP_INTERVAL",
+    show_envvar=True,
+)
+@click.option(
+    "--repeat-interval",
+    type=WindowType(),
+    default="4h",
+    show_default=True,
+    envvar="CACHEMON_NOTIFY_REPEAT_INTERVAL",
+    show_envvar=True,
+)
+@click.option(
+    "--continue",
+    "continue_",
+    is_flag=True,
+    help="Let later routes match too.",
+    envvar="CACHEMON_NOTIFY_CONTINUE",
+    show_envvar=True,
+)
+@click.option(
+    "--position",
+    type=click.IntRange(0, 1_000_000),
+    default=100,
+    show_default=True,
+    envvar="CACHEMON_NOTIFY_POSITION",
+    show_envvar=True,
+)
 @json_option()
 def route_add(
     database_url: str,
@@ -282,10 +332,31 @@ def silence() -> None:
 
 @silence.command("add")
 @database_url_option()
-@click.option("--match", "matchers", multiple=True, required=True, help=MATCH_HELP)
-@click.option("--duration", type=WindowType(), default="2h", show_default=True)
+@click.option(
+    "--match",
+    "matchers",
+    multiple=True,
+    required=True,
+    help=MATCH_HELP,
+    envvar="CACHEMON_NOTIFY_MATCH",
+    show_envvar=True,
+)
+@click.option(
+    "--duration",
+    type=WindowType(),
+    default="2h",
+    show_default=True,
+    envvar="CACHEMON_NOTIFY_SILENCE_DURATION",
+    show_envvar=True,
+)
 @click.option("--by", "who", required=True, envvar="CACHEMON_USER", show_envvar=True)
-@click.option("--comment", required=True, help="Why.")
+@click.option(
+    "--comment",
+    required=True,
+    help="Why.",
+    envvar="CACHEMON_NOTIFY_SILENCE_COMMENT",
+    show_envvar=True,
+)
 @json_option()
 def silence_add(
     database_url: str,
@@ -310,7 +381,14 @@ def silence_add(
 
 @silence.command("list")
 @database_url_option()
-@click.option("--all", "include_expired", is_flag=True, help="Include expired silences.")
+@click.option(
+    "--all",
+    "include_expired",
+    is_flag=True,
+    help="Include expired silences.",
+    envvar="CACHEMON_NOTIFY_SILENCE_ALL",
+    show_envvar=True,
+)
 @json_option()
 def silence_list(database_url: str, include_expired: bool, as_json: bool) -> None:
     """List active (and pending) silences."""
@@ -339,9 +417,20 @@ def silence_expire(database_url: str, silence_id: int, who: str, as_json: bool) 
 @notify.command("deliveries")
 @database_url_option()
 @click.option(
-    "--status", type=click.Choice(["pending", "sending", "delivered", "dead"]), default=None
+    "--status",
+    type=click.Choice(["pending", "sending", "delivered", "dead"]),
+    default=None,
+    envvar="CACHEMON_NOTIFY_STATUS",
+    show_envvar=True,
 )
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=50,
+    show_default=True,
+    envvar="CACHEMON_NOTIFY_LIMIT",
+    show_envvar=True,
+)
 @json_option()
 def deliveries(database_url: str, status: str | None, limit: int, as_json: bool) -> None:
     """Messages, newest first, with their last attempt's status and error."""
@@ -376,8 +465,22 @@ def attempts(database_url: str, delivery_id: int, as_json: bool) -> None:
 
 @notify.command("log")
 @database_url_option()
-@click.option("--finding", type=click.IntRange(min=1), default=None, help="Only this finding.")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option(
+    "--finding",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Only this finding.",
+    envvar="CACHEMON_NOTIFY_FINDING",
+    show_envvar=True,
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    envvar="CACHEMON_NOTIFY_LIMIT",
+    show_envvar=True,
+)
 @json_option()
 def log(database_url: str, finding: int | None, limit: int, as_json: bool) -> None:
     """Each stage's answer: grouped, inhibited, silenced, deduplicated, queued (why not sent)."""
@@ -420,7 +523,13 @@ def log(database_url: str, finding: int | None, limit: int, as_json: bool) -> No
     show_envvar=True,
     help="Seconds a claimed delivery is held; after that another worker sends it again.",
 )
-@click.option("--once", is_flag=True, help="One batch, then exit.")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="One batch, then exit.",
+    envvar="CACHEMON_NOTIFY_ONCE",
+    show_envvar=True,
+)
 @json_option()
 def run_(
     database_url: str,
