@@ -22,7 +22,7 @@ BEGIN
      */
     IF NOT EXISTS (SELECT FROM cachemon.notify_receivers AS r WHERE r.name = p_receiver) THEN
         RAISE EXCEPTION 'cachemon: receiver % does not exist', coalesce(p_receiver, 'NULL')
-            USING ERRCODE = 'no_data_found';
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF p_group_by IS NULL OR NOT p_group_by <@ '{implementation,rule,category}'::text[] THEN
         RAISE EXCEPTION 'cachemon: group_by % may name only implementation, rule, category',

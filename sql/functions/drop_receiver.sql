@@ -12,14 +12,14 @@ BEGIN
      */
     IF EXISTS (SELECT FROM cachemon.notify_deliveries AS d WHERE d.receiver = p_name) THEN
         RAISE EXCEPTION 'cachemon: receiver % has deliveries in the log and is kept', p_name
-            USING ERRCODE = 'object_in_use',
+            USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Drop its routes (cachemon notify route drop) so nothing new reaches it.';
     END IF;
     DELETE FROM cachemon.notify_routes AS r WHERE r.receiver = p_name;
     DELETE FROM cachemon.notify_receivers AS r WHERE r.name = p_name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'cachemon: receiver % does not exist', coalesce(p_name, 'NULL')
-            USING ERRCODE = 'no_data_found';
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     RETURN true;
 END

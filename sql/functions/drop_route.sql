@@ -12,7 +12,7 @@ BEGIN
     DELETE FROM cachemon.notify_routes AS r WHERE r.id = p_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'cachemon: route % does not exist', coalesce(p_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     RETURN true;
 END

@@ -24,7 +24,7 @@ BEGIN
     RETURNING s.*;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'cachemon: silence % does not exist', coalesce(p_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
 END
 $function$;

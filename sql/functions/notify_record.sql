@@ -41,7 +41,7 @@ BEGIN
     SELECT * INTO v_d FROM cachemon.notify_deliveries AS d WHERE d.id = p_delivery_id FOR UPDATE;
     IF v_d.id IS NULL THEN
         RAISE EXCEPTION 'cachemon: delivery % does not exist', coalesce(p_delivery_id::text, 'NULL')
-            USING ERRCODE = 'no_data_found';
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT * INTO v_rc FROM cachemon.notify_receivers AS r WHERE r.name = v_d.receiver;
     v_fresh := v_d.status = 'sending' AND v_d.lease_owner = p_worker AND v_d.attempts = p_attempt;
