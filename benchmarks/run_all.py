@@ -19,6 +19,7 @@ SCRIPTS = [
     "bench_ingest.py",
     "bench_maintenance.py",
     "bench_dashboard.py",
+    "bench_notify.py",
 ]
 
 
