@@ -162,6 +162,28 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+class Connections:
+    """Keep-alive HTTP connections of one worker, one idle connection per (scheme, host,
+    port, allow_private): a burst of messages to one receiver reuses one TCP connection."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, str, int, bool], _Checked] = {}
+
+    def take(self, key: tuple[str, str, int, bool]) -> _Checked | None:
+        return self._idle.pop(key, None)
+
+    def give(self, key: tuple[str, str, int, bool], conn: _Checked) -> None:
+        old = self._idle.pop(key, None)
+        if old is not None:
+            old.close()
+        self._idle[key] = conn
+
+    def close(self) -> None:
+        for conn in self._idle.values():
+            conn.close()
+        self._idle.clear()
+
+
 def post(
     url: str,
     body: bytes,
@@ -169,8 +191,10 @@ def post(
     *,
     timeout: float,
     allow_private: bool,
+    pool: Connections | None = None,
 ) -> Result:
-    """POST body to url; never reads more than MAX_RESPONSE_BYTES; bounded by timeout."""
+    """POST body to url; never reads more than MAX_RESPONSE_BYTES; bounded by timeout. With
+    a pool, a connection whose response was read to its end is kept for the next message."""
     started = time.monotonic()
     deadline = started + timeout
 
@@ -182,11 +206,29 @@ def post(
         return Result(None, "not an http(s) URL", elapsed(), permanent=True)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    conn = _Checked(parts.hostname, port, parts.scheme == "https", allow_private, timeout)
+    key = (parts.scheme, parts.hostname, port, allow_private)
+    conn = pool.take(key) if pool is not None else None
+    reused = conn is not None
+    if conn is None:
+        conn = _Checked(parts.hostname, port, parts.scheme == "https", allow_private, timeout)
+    elif conn.sock is not None:
+        conn.sock.settimeout(timeout)
+    keep = False
+    all_headers = {"User-Agent": USER_AGENT, **headers}
     try:
-        conn.request("POST", path, body=body, headers={"User-Agent": USER_AGENT, **headers})
-        response = conn.getresponse()
+        try:
+            conn.request("POST", path, body=body, headers=all_headers)
+            response = conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            if not reused:
+                raise
+            # the receiver closed the idle connection before this request reached it
+            conn.close()
+            conn = _Checked(parts.hostname, port, parts.scheme == "https", allow_private, timeout)
+            conn.request("POST", path, body=body, headers=all_headers)
+            response = conn.getresponse()
         read = 0
+        complete = False
         while read < MAX_RESPONSE_BYTES:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -195,8 +237,11 @@ def post(
                 conn.sock.settimeout(remaining)
             chunk = response.read1(min(16384, MAX_RESPONSE_BYTES - read))
             if not chunk:
+                complete = True
+                response.close()  # read to its end: the connection may carry the next one
                 break
             read += len(chunk)
+        keep = pool is not None and complete and not response.will_close
         status = response.status
         reason = None if 200 <= status < 300 else f"HTTP {status} {response.reason}"[:200]
         return Result(status, reason, elapsed(), _retry_after(response.getheader("Retry-After")))
@@ -207,7 +252,10 @@ def post(
     except (OSError, http.client.HTTPException) as exc:
         return Result(None, f"{type(exc).__name__}: {exc}"[:500], elapsed())
     finally:
-        conn.close()
+        if keep and pool is not None:
+            pool.give(key, conn)
+        else:
+            conn.close()
 
 
 # -- rendering ----------------------------------------------------------------------------
@@ -451,8 +499,8 @@ def send_email(claimed: Claimed) -> Result:
         )
 
 
-def send(claimed: Claimed) -> Result:
-    """One attempt of one delivery."""
+def send(claimed: Claimed, pool: Connections | None = None) -> Result:
+    """One attempt of one delivery (HTTP connections kept in ``pool`` when given)."""
     headers = {
         "Content-Type": "application/json",
         "Idempotency-Key": str(claimed.idempotency_key),
@@ -474,6 +522,7 @@ def send(claimed: Claimed) -> Result:
         headers,
         timeout=claimed.timeout_s,
         allow_private=claimed.allow_private,
+        pool=pool,
     )
 
 
@@ -590,6 +639,11 @@ def run(
     worker = worker or default_worker_id()
     stop = stop or threading.Event()
     total = 0
+    pool = Connections()
+
+    def sender(c: Claimed) -> Result:
+        return send(c, pool)
+
     with db.connect(url, application_name="cachemon-notify") as conn, translated():
         listener = db.connect(url, application_name="cachemon-notify-listen")
         try:
@@ -600,7 +654,9 @@ def run(
                 else _nothing()
             ):
                 while not stop.is_set():
-                    n = process_once(conn, worker, limit=batch, lease_s=lease_s, stop=stop)
+                    n = process_once(
+                        conn, worker, limit=batch, lease_s=lease_s, stop=stop, sender=sender
+                    )
                     total += n
                     if on_batch is not None:
                         on_batch(n)
@@ -612,6 +668,7 @@ def run(
         finally:
             conn.execute("SELECT cachemon.notify_release(%s)", (worker,))
             listener.close()
+            pool.close()
     return total
 
 

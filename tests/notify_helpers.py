@@ -4,7 +4,9 @@ on 127.0.0.1 answering a scripted list of statuses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -143,6 +145,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    client_port: int = 0
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -170,11 +173,20 @@ def http_receiver(
     default: int = 200,
     body_size: int = 0,
     port: int = 0,
+    keep_alive: bool = False,
 ) -> Iterator[Receiver]:
     state = Receiver(list(script or []), default, body_size=body_size)
     lock = threading.Lock()
+    open_connections: set[Any] = set()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+        def setup(self) -> None:
+            super().setup()
+            with lock:
+                open_connections.add(self.connection)
+
         def log_message(self, *args: Any) -> None:
             pass
 
@@ -183,7 +195,13 @@ def http_receiver(
             body = self.rfile.read(length)
             with lock:
                 state.received.append(
-                    Received(self.path, dict(self.headers.items()), body, time.monotonic())
+                    Received(
+                        self.path,
+                        dict(self.headers.items()),
+                        body,
+                        time.monotonic(),
+                        self.client_address[1],
+                    )
                 )
                 status, headers, delay = (
                     state.script.pop(0) if state.script else (state.default, {}, 0.0)
@@ -215,4 +233,9 @@ def http_receiver(
     finally:
         server.shutdown()
         server.server_close()
+        # a stopped server drops its keep-alive connections too
+        with lock:
+            for c in open_connections:
+                with contextlib.suppress(OSError):
+                    c.shutdown(socket.SHUT_RDWR)
         thread.join(5)

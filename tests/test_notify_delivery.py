@@ -297,3 +297,25 @@ def test_sigterm_finishes_the_send_in_progress_and_releases_the_rest(
     ).fetchall()
     assert rows == [{"status": "delivered", "n": 1}, {"status": "pending", "n": 4}]
     assert len(hook.received) == 1
+
+
+def test_one_worker_reuses_a_keep_alive_connection_and_survives_its_close(conn: Conn) -> None:
+    with http_receiver(keep_alive=True) as hook:
+        receiver(conn, url=hook.url)
+        route(conn)
+        for i in range(6):
+            open_finding(conn, at(0), impl=f"cache{i}")
+        flush(conn, at(30))
+        pool = notify.Connections()
+        notify.process_once(conn, "w1", limit=3, sender=lambda c: notify.send(c, pool))
+        assert len({h.client_port for h in hook.received}) == 1  # one connection for three
+    # the receiver goes away and comes back: the pooled idle connection is dead
+    with http_receiver(keep_alive=True, port=hook.port) as again:
+        try:
+            notify.process_once(conn, "w1", limit=3, sender=lambda c: notify.send(c, pool))
+        finally:
+            pool.close()
+    assert len(hook.received) == 3 and len(again.received) == 3
+    assert {d["status"] for d in deliveries(conn)} == {"delivered"}
+    # the dead idle connection cost no attempt: the request went out again on a new one
+    assert {d["attempts"] for d in deliveries(conn)} == {1}

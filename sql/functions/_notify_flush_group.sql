@@ -44,13 +44,20 @@ BEGIN
     FOR v_a IN SELECT * FROM cachemon.notify_alerts AS a WHERE a.group_id = v_g.id
                 ORDER BY a.observation_id LOOP
         IF v_a.firing THEN
+            -- candidates share the target's equal labels (@>, the GIN index on firing
+            -- findings): a lookup per rule, not a scan of every live finding
             SELECT i.id AS rule_id, f.observation_id, f.labels ->> 'severity' AS severity INTO v_src
               FROM cachemon.notify_inhibit_rules AS i
+             CROSS JOIN LATERAL (
+                   SELECT coalesce(pg_catalog.jsonb_object_agg(l, v_a.labels -> l)
+                                       FILTER (WHERE v_a.labels ? l), '{}'::jsonb) AS eq
+                     FROM pg_catalog.unnest(i.equal) AS l) AS k
               JOIN cachemon.notify_findings AS f
-                ON f.firing AND f.observation_id <> v_a.observation_id AND f.at <= p_at
+                ON f.firing AND f.labels @> k.eq
+               AND f.observation_id <> v_a.observation_id AND f.at <= p_at
              WHERE cachemon._notify_matches(i.target_matchers, v_a.labels)
-               AND cachemon._notify_matches(i.source_matchers, f.labels)
                AND NOT cachemon._notify_matches(i.source_matchers, v_a.labels)
+               AND cachemon._notify_matches(i.source_matchers, f.labels)
                AND NOT EXISTS (SELECT FROM pg_catalog.unnest(i.equal) AS l
                                 WHERE (f.labels ->> l) IS DISTINCT FROM (v_a.labels ->> l))
              ORDER BY i.id, f.observation_id LIMIT 1;

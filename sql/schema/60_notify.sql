@@ -138,6 +138,9 @@ CREATE TABLE cachemon.notify_findings (
     firing          boolean NOT NULL,
     at              timestamptz NOT NULL
 );
+-- The inhibition stage looks up firing findings sharing a target's equal labels (@>).
+CREATE INDEX notify_findings_firing_labels_idx ON cachemon.notify_findings
+    USING gin (labels jsonb_path_ops) WHERE firing;
 COMMENT ON TABLE cachemon.notify_findings IS
     'The latest routed state of every finding (labels, firing): the inhibition stage reads it whatever route a finding took';
 
