@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -319,3 +319,18 @@ def test_one_worker_reuses_a_keep_alive_connection_and_survives_its_close(conn: 
     assert {d["status"] for d in deliveries(conn)} == {"delivered"}
     # the dead idle connection cost no attempt: the request went out again on a new one
     assert {d["attempts"] for d in deliveries(conn)} == {1}
+
+
+def test_worker_wakes_on_notify_long_before_its_poll(conn: Conn, db_url: str) -> None:
+    with http_receiver() as hook:
+        receiver(conn, url=hook.url)
+        route(conn, group_wait="0 seconds")
+        proc = _worker(db_url, "--poll", "600", "--worker-id", "listener")
+        try:
+            time.sleep(2)  # past its first (empty) round: now it waits for NOTIFY
+            open_finding(conn, datetime.now(UTC))
+            _wait_for(lambda: len(hook.received) == 1, 60)  # far less than the 600 s poll
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+    assert hook.received[0].json()["status"] == "firing"
