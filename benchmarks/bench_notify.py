@@ -11,7 +11,8 @@
    both, alternating which goes first; the script prints both totals, their ratio, and the
    events the outbox wrote. Target: under 5%.
 2. Deliveries per second. --deliveries findings open at once and a flush queues one delivery
-   each to a webhook receiver on 127.0.0.1 (a threading HTTP server answering 200); one worker
+   each to a webhook receiver on 127.0.0.1 (a threading HTTP server answering 200, in its own
+   process); one worker
    (orchestrator.notify.process_once, batches of 50, keep-alive connections as `notify run`
    keeps them) sends and records them until none is left.
    Target: at least 200/s.
@@ -24,12 +25,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,31 @@ from orchestrator import dbversions, localpg, notify
 from orchestrator.synthetic import Profile, insert_minutes
 
 Conn = psycopg.Connection[dict[str, Any]]
+
+# A webhook receiver answering 200 (HTTP/1.1, keep-alive); prints its port, and on SIGTERM
+# the number of requests it received.
+RECEIVER = """
+import signal, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+count = [0]
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        count[0] += 1
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+s = ThreadingHTTPServer(("127.0.0.1", 0), H)
+s.daemon_threads = True
+def stop(*a):
+    print(count[0], flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"""
 
 
 def _prepare(url: str, impls: int, minutes: int) -> tuple[datetime, datetime]:
@@ -116,32 +141,25 @@ def outbox_cost(pg: localpg.LocalCluster, impls: int, minutes: int) -> dict[str,
 
 
 def deliveries_per_second(pg: localpg.LocalCluster, n: int) -> dict[str, float]:
-    url = pg.url("with_outbox")
-    received = [0]
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            received[0] += 1
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    with psycopg.connect(pg.url("postgres"), autocommit=True) as admin:
+        admin.execute("CREATE DATABASE bench_deliveries")
+    url = pg.url("bench_deliveries")
+    dbversions.upgrade(url)
+    # The receiver is its own process (as a real one is), not threads sharing this one's GIL.
+    server = subprocess.Popen(
+        [sys.executable, "-c", RECEIVER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert server.stdout is not None
+    port = int(server.stdout.readline())
     try:
         with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
             conn.execute("DELETE FROM cachemon.notify_routes")
             conn.execute(
                 "SELECT cachemon.add_receiver('bench', 'webhook', %s, p_allow_private => true)",
-                (f"http://127.0.0.1:{server.server_address[1]}/hook",),
+                (f"http://127.0.0.1:{port}/hook",),
             )
             conn.execute("SELECT cachemon.add_route('bench', p_group_wait => '0 seconds')")
             now = datetime.now(UTC)
@@ -175,8 +193,8 @@ def deliveries_per_second(pg: localpg.LocalCluster, n: int) -> dict[str, float]:
                 " AND receiver = 'bench'"
             ).fetchone()
     finally:
-        server.shutdown()
-        server.server_close()
+        server.terminate()
+        received = [int(server.communicate(timeout=10)[0].strip() or -1)]
     assert queued is not None and delivered is not None
     return {
         "queued": float(queued["n"]),
@@ -192,20 +210,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--implementations", type=int, default=8)
     parser.add_argument("--minutes", type=int, default=120)
     parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument(
+        "--part", choices=("all", "outbox", "deliveries"), default="all", help="what to measure"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.implementations <= 100 or not 10 <= args.minutes <= 1000:
         parser.error("--implementations 1..100, --minutes 10..1000")
     root = Path(tempfile.mkdtemp(prefix="cachemon-bench-notify-"))
     try:
         pg = localpg.start(root, fast=True)
-        cost = outbox_cost(pg, args.implementations, args.minutes)
-        rate = deliveries_per_second(pg, args.deliveries)
+        cost = (
+            outbox_cost(pg, args.implementations, args.minutes)
+            if args.part != "deliveries"
+            else None
+        )
+        rate = deliveries_per_second(pg, args.deliveries) if args.part != "outbox" else None
     finally:
         localpg.destroy(root)
         shutil.rmtree(root, ignore_errors=True)
+    if cost is not None:
+        _print_cost(cost, args.implementations)
+    if rate is not None:
+        _print_rate(rate)
+    return 0
+
+
+def _print_cost(cost: dict[str, Any], implementations: int) -> None:
     on, off = cost["totals"]["with_outbox"], cost["totals"]["without_outbox"]
     c = cost["counts"]
-    print(f"outbox cost on tick: {cost['ticks']} ticks of {args.implementations} implementations")
+    print(f"outbox cost on tick: {cost['ticks']} ticks of {implementations} implementations")
     print(f"   tick with the outbox trigger     {on:9.0f} ms  ({on / cost['ticks']:.1f} ms/tick)")
     print(f"   tick without it (reference)      {off:9.0f} ms  ({off / cost['ticks']:.1f} ms/tick)")
     print(f"   ratio {on / off:.3f} (target < 1.05)")
@@ -213,12 +246,14 @@ def main(argv: list[str] | None = None) -> int:
         f"   findings {c['with_outbox']['findings']} / {c['without_outbox']['findings']},"
         f" outbox events {c['with_outbox']['events']} / {c['without_outbox']['events']}"
     )
+
+
+def _print_rate(rate: dict[str, float]) -> None:
     print(f"deliveries: {rate['queued']:.0f} queued by one flush in {rate['flush_s']:.2f} s")
     print(
         f"   one worker: {rate['delivered']:.0f} delivered ({rate['received']:.0f} received)"
         f" in {rate['send_s']:.2f} s = {rate['delivered'] / rate['send_s']:.0f}/s (target >= 200/s)"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -123,6 +123,9 @@ def _connect(host: str, port: int, allow_private: bool, timeout: float) -> socke
     for family, socktype, proto, _, sockaddr in resolve(host, port, allow_private):
         sock = socket.socket(family, socktype, proto)
         sock.settimeout(timeout)
+        # http.client writes the headers and the body separately: without TCP_NODELAY a
+        # kept-alive connection waits for the receiver's delayed ACK (40 ms) on every message
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock.connect(sockaddr)
             return sock
