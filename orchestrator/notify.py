@@ -390,7 +390,9 @@ def render_alertmanager(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _header_text(value: str) -> str:
-    return re.sub(r"[\x00-\x1f\x7f]+", " ", value)[:200]
+    """One header line: every non-printable character (CR, LF, NEL, U+2028 line and paragraph
+    separators, other controls) becomes a space, so no text can start a header of its own."""
+    return "".join(ch if ch.isprintable() else " " for ch in value)[:200]
 
 
 def render_email(payload: dict[str, Any], options: dict[str, Any], key: uuid.UUID) -> EmailMessage:

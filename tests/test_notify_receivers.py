@@ -3,9 +3,11 @@ Slack's payload against its limits; hostile finding texts arrive inert."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator import notify
 from tests.notify_helpers import Conn, at, deliveries, flush, http_receiver, open_finding, route
@@ -129,3 +133,50 @@ def test_slack_payload_stays_within_limits_and_mrkdwn_is_inert(conn: Conn) -> No
     assert "&lt;!channel&gt;" in text
     assert "*bold*" not in text  # formatting characters are neutralised
     assert len(got.body) < 40_000 * 4
+
+
+def _payload(impl: str, message: str, n: int = 1) -> dict[str, Any]:
+    finding = {
+        "id": 1,
+        "implementation_type": impl,
+        "rule": "hit_rate_drop",
+        "category": "performance",
+        "severity": "warning",
+        "state": "firing",
+        "message": message,
+        "recommendation": message,
+        "first_seen_at": "2026-01-01T00:00:00Z",
+        "observed_value": 0.5,
+        "evidence": {"window": message},
+        "link": "http://127.0.0.1:8421/?finding=1",
+    }
+    return {"alerts": [], "cachemon": {"findings": [finding] * n, "dashboard": None}}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(min_size=1, max_size=64), st.text(max_size=3000), st.integers(1, 60))
+def test_any_finding_text_renders_inert_and_within_limits(impl: str, message: str, n: int) -> None:
+    slack = notify.render_slack(_payload(impl, message, n))
+    assert len(slack["blocks"]) <= notify.SLACK_MAX_BLOCKS
+    assert len(slack["blocks"][0]["text"]["text"]) <= notify.SLACK_HEADER_CHARS
+    for block in slack["blocks"][1:]:
+        if block["type"] == "section":
+            text = block["text"]["text"]
+            assert len(text) <= notify.SLACK_SECTION_CHARS
+            # the only < > left are cachemon's own link
+            stripped = text.replace("<http://127.0.0.1:8421/?finding=1|open>", "")
+            assert "<" not in stripped and ">" not in stripped
+    msg = notify.render_email(
+        _payload(impl, message), {"from": "a@example.org", "to": ["b@example.org"]}, uuid.uuid4()
+    )
+    raw = msg.as_bytes()
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Bcc"] is None and parsed["To"] == "b@example.org"
+    assert "\n" not in str(parsed["Subject"]) and "\r" not in str(parsed["Subject"])
+    html_part = parsed.get_body(("html",))
+    assert html_part is not None
+    # every tag left is one of cachemon's own: the finding's text is escaped
+    ours = re.sub(
+        r"</?(html|body|table|tr|th|td|hr|p)( align='left')?>", "", html_part.get_content()
+    )
+    assert "<" not in ours and ">" not in ours
