@@ -161,6 +161,7 @@ def test_writer_and_reader_can_neither_write_the_outbox_nor_read_secrets(
         " payload, created_at, due_at) VALUES ('slack', 'x', '{}', 'x', '{}', now(), now())",
         "UPDATE cachemon.notify_attempts SET outcome = 'delivered'",
         "SELECT cachemon._notify_outbox()",
+        "SELECT * FROM cachemon.notify_purge('1 day')",
         'SELECT cachemon.add_silence(\'[{"name":"rule","op":"=","value":"x"}]\','
         " now() + interval '1 hour', 'x', 'y')",
     ]

@@ -311,3 +311,27 @@ def test_alertmanager_receiver_is_resent_while_firing_and_told_when_severity_cha
     got = sorted((a["labels"]["severity"], a["status"]) for a in payload["alerts"])
     assert got == [("critical", "firing"), ("warning", "resolved")]
     assert len(payload["cachemon"]["findings"]) == 1
+
+
+def test_purge_removes_only_what_ended_before_the_cut(hooked: Conn) -> None:
+    old = open_finding(hooked, at(0))
+    flush(hooked, at(30))
+    resolve(hooked, old, at(100))
+    flush(hooked, at(400))
+    live = open_finding(hooked, at(500), impl="memcached")
+    flush(hooked, at(530))
+    hooked.execute(
+        "UPDATE cachemon.notify_deliveries SET status = 'delivered', delivered_at = created_at"
+    )
+    row = hooked.execute(
+        "SELECT * FROM cachemon.notify_purge('1 day', %s)", (at(450) + timedelta(days=1),)
+    ).fetchone()
+    assert row == {"deliveries": 2, "attempts": 0, "log_rows": row["log_rows"], "events": 2}
+    assert row["log_rows"] > 0
+    left = hooked.execute(
+        "SELECT observation_id, seq FROM cachemon.notify_events ORDER BY id"
+    ).fetchall()
+    assert [(r["observation_id"], r["seq"]) for r in left] == [(live, 1)]
+    assert [d["observation_ids"] for d in deliveries(hooked)] == [[live]]
+    with pytest.raises(psycopg.Error, match="keep"):
+        hooked.execute("SELECT cachemon.notify_purge('1 hour')")

@@ -8,8 +8,8 @@ Tables notify_* (receivers, routes, silences, inhibit rules, the outbox notify_e
 aggregation groups, deliveries, the append-only attempts log, the stage log) and
 _notify_secrets; the trigger cache_auditor_observations_notify writes one outbox row per
 state change of a finding; the functions add_receiver, drop_receiver, add_route, drop_route,
-add_silence, expire_silence, notify_flush, notify_claim, notify_record, notify_release and
-their helpers. A downgrade drops all of them.
+add_silence, expire_silence, notify_flush, notify_claim, notify_record, notify_release,
+notify_purge and their helpers. A downgrade drops all of them.
 
 The SQL this revision runs lives in the folder of the same name (see alembic/README.md).
 """

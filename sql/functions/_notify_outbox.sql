@@ -21,7 +21,7 @@ BEGIN
      *   status -> resolved              -> resolved
      * An update that changes neither severity nor status (a finding seen again, a re-run of
      * the same minute, a second tick racing the first) writes nothing. The sequence number is
-     * the finding's count of earlier events plus one: the UPDATE that fired this trigger
+     * the finding's highest earlier sequence plus one: the UPDATE that fired this trigger
      * holds the finding's row lock until its transaction ends, so two transactions never
      * number the same finding at once, and UNIQUE (observation_id, seq) turns any replay that
      * would repeat a number into nothing (ON CONFLICT DO NOTHING).
@@ -54,7 +54,7 @@ BEGIN
     ELSE
         RETURN NULL;
     END IF;
-    SELECT count(*)::integer + 1 INTO v_seq
+    SELECT coalesce(max(e.seq), 0) + 1 INTO v_seq
       FROM cachemon.notify_events AS e WHERE e.observation_id = NEW.id;
     INSERT INTO cachemon.notify_events AS e
            (observation_id, seq, kind, at, severity, status, labels, finding)

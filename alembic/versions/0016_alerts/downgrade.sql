@@ -1,6 +1,7 @@
 -- Undo 0016_alerts: the outbox trigger, the notification functions and tables.
 DROP TRIGGER IF EXISTS cache_auditor_observations_notify ON cachemon.cache_auditor_observations;
 DROP FUNCTION IF EXISTS cachemon._notify_outbox();
+DROP FUNCTION IF EXISTS cachemon.notify_purge(interval, timestamptz);
 DROP FUNCTION IF EXISTS cachemon.notify_release(text, timestamptz);
 DROP FUNCTION IF EXISTS cachemon.notify_record(bigint, text, integer, timestamptz, double precision, integer, text, double precision, boolean, timestamptz);
 DROP FUNCTION IF EXISTS cachemon.notify_claim(text, integer, interval, timestamptz);
