@@ -20,6 +20,7 @@ SCRIPTS = [
     "bench_maintenance.py",
     "bench_dashboard.py",
     "bench_dashboard_load.py",
+    "bench_notify.py",
 ]
 
 

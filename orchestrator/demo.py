@@ -201,6 +201,7 @@ class DemoResult:
     seconds: float = 0.0
     summary: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[str] = field(default_factory=list)
 
 
 ERROR_MESSAGE = "cache backend did not answer in 50 ms"
@@ -337,6 +338,16 @@ def run_demo(
                 say(f"     +{i + 1:>3} min  {line}")
         collector.stop()
 
+        # Alert delivery: the findings' messages, to a webhook the demo starts on 127.0.0.1.
+        from orchestrator.notify_demo import deliver
+
+        result.notifications = deliver(
+            conn, live_start, live_start + timedelta(minutes=live_minutes)
+        )
+        say(f"\n     delivered to a webhook on 127.0.0.1 ({len(result.notifications)} alerts):")
+        for line in result.notifications:
+            say(f"     {line}")
+
         say("\n3/3  results")
         result.summary = conn.execute(
             "SELECT * FROM cachemon.get_cache_performance_summary(NULL, %s, %s)",
@@ -387,6 +398,7 @@ def _report(result: DemoResult, live_minutes: int, say: Say, sent: int, dropped:
     say(f"  cachemon summary --window {live_minutes}m   # per implementation, from the rollups")
     say("  cachemon audit list --status all   # findings and their lifecycle")
     say("  cachemon watch                     # live updates (pg_notify)")
+    say("  cachemon notify deliveries         # the alerts sent, and every attempt")
     say("  cachemon dashboard                 # the live page on http://127.0.0.1:8421/")
     say("  psql \"$CACHEMON_DATABASE_URL\" -c '\\df+ cachemon.*'   # the SQL API, documented")
     say("  SELECT * FROM cachemon.cache_metrics_1min ORDER BY bucket DESC LIMIT 10;")

@@ -47,3 +47,16 @@ if ! command -v chromium >/dev/null 2>&1; then
         echo "note: chromium is not installed and we are not root; browser tests will be skipped" >&2
     fi
 fi
+
+# prometheus-alertmanager: the alert-delivery tests start Debian's Alertmanager on 127.0.0.1
+# and deliver cachemon's findings to it through its API v2.
+if ! command -v prometheus-alertmanager >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing prometheus-alertmanager" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q prometheus-alertmanager >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null && apt-get install -y -q prometheus-alertmanager >/dev/null; }
+    else
+        echo "note: prometheus-alertmanager is not installed and we are not root; its test will be skipped" >&2
+    fi
+fi

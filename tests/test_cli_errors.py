@@ -53,6 +53,19 @@ DB_COMMANDS: list[list[str]] = [
     ["verdict"],
     ["dashboard", "--port", "0"],  # fails at start, before it serves
     ["demo", "--database-url", "{url}"],  # the demo takes its URL only from its command line
+    ["notify", "receiver", "add", "team", "--kind", "webhook", "--url", "https://example.org/h"],
+    ["notify", "receiver", "list"],
+    ["notify", "receiver", "drop", "team"],
+    ["notify", "route", "add", "--receiver", "team"],
+    ["notify", "route", "list"],
+    ["notify", "route", "drop", "1"],
+    ["notify", "silence", "add", "--match", "rule=x", "--by", "dana", "--comment", "why"],
+    ["notify", "silence", "list"],
+    ["notify", "silence", "expire", "1", "--by", "dana"],
+    ["notify", "deliveries"],
+    ["notify", "attempts", "1"],
+    ["notify", "log"],
+    ["notify", "run", "--once"],
 ]
 # Commands that need no database: covered by their own tests below.
 NO_DB_COMMANDS = {"db sql", "local start", "local stop", "local status", "local destroy"}
@@ -73,8 +86,10 @@ def test_every_command_is_walked() -> None:
         for args in DB_COMMANDS
     }
     walked = {
-        " ".join(w.split()[:2])
-        if w.split()[0] in ("db", "audit", "baseline", "local")
+        " ".join(w.split()[:3])
+        if w.split()[0] == "notify" and w.split()[1] in ("receiver", "route", "silence")
+        else " ".join(w.split()[:2])
+        if w.split()[0] in ("db", "audit", "baseline", "local", "notify")
         else w.split()[0]
         for w in walked
     }

@@ -1,5 +1,5 @@
 """Every CLI option can come from a CACHEMON_* variable shown in --help, except the few the
-README names with the reason; and the README's table lists every variable."""
+docs/reference.md names with the reason; and its table lists every variable."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import click
 
 from orchestrator.cli import main
 
-# (command, option): why it has no environment variable (README, "Environment variables").
+# (command, option): why it has no environment variable (docs/reference.md, "Environment
+# variables").
 NO_ENVVAR = {
     ("demo", "--database-url"): "the demo must never pick up the URL of your real database",
     ("db downgrade", "--yes"): "a destructive step is confirmed on its own command line",
@@ -43,9 +44,9 @@ def test_every_option_has_a_cachemon_variable_shown_in_help() -> None:
     assert missing == []
 
 
-def test_readme_lists_every_variable() -> None:
-    readme = Path(__file__).resolve().parents[1].joinpath("README.md").read_text()
-    table = readme.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
+def test_reference_lists_every_variable() -> None:
+    reference = Path(__file__).resolve().parents[1].joinpath("docs/reference.md").read_text()
+    table = reference.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"`((?:CACHEMON|CACHE_METRICS)_[A-Z_]+)`", table))
     used = {o.envvar for _, o in _options(main) if isinstance(o.envvar, str)} | {"DATABASE_URL"}
     source = "\n".join(
@@ -54,7 +55,7 @@ def test_readme_lists_every_variable() -> None:
     )
     used |= set(re.findall(r'"((?:CACHEMON|CACHE_METRICS)_[A-Z_]+)"', source))
     used.discard("DATABASE_URL")
-    assert used - listed == set(), "variables missing from the README table"
+    assert used - listed == set(), "variables missing from the table in docs/reference.md"
     for (path, option), why in NO_ENVVAR.items():
         if path:
             assert f"{path} {option}" in table, (path, option, why)

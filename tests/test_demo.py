@@ -43,6 +43,12 @@ def test_demo_plays_a_regression_and_runs_again_cleanly() -> None:
             # legacy behaved all along: no finding about it (no false alarm).
             assert not re.search(r"#\d+ \w+\s+\w+\s+legacy\s", out), out
             assert " 0 dropped" in out
+            # the finding's messages arrived at the webhook the demo started on 127.0.0.1:
+            # firing first, resolved last, each naming the finding
+            told = re.findall(
+                r"\+\s*\d+ min  (FIRING|RESOLVED)\s+\w+\s+\w+ on new \(finding #", out
+            )
+            assert told and told[0] == "FIRING" and told[-1] == "RESOLVED", out
             url = re.search(r"export CACHEMON_DATABASE_URL='([^']+)'", out)
             assert url is not None
         assert url is not None

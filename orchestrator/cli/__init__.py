@@ -74,6 +74,7 @@ from orchestrator.cli import (  # noqa: E402, F401
     demo,
     ingest,
     local,
+    notify,
     rollup,
     verdict,
     watch,

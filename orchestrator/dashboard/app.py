@@ -53,7 +53,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orchestrator.dashboard import queries
+from orchestrator.dashboard import notify_panel, queries
 from orchestrator.dashboard.live import CHUNK, Client, Hub
 
 CSP = (
@@ -484,6 +484,9 @@ def create_app(settings: DashboardSettings) -> Starlette:
             await pools[0].close()
 
     routes = [
+        # the alerts panel (notification log, silences): orchestrator/dashboard/notify_panel.py;
+        # before /{part}.json, which would take /notify.json
+        *notify_panel.routes(settings.database_url, settings.csrf_token),
         Route("/", page),
         Route("/.json", state_json),
         Route("/{part}.json", state_json),
