@@ -37,7 +37,7 @@ BEGIN
     SELECT pg_catalog.sum(u.n) INTO v_sum FROM pg_catalog.unnest(NEW.bucket_counts) AS u(n);
     IF NEW.scale BETWEEN 6 AND 20 AND NEW.bucket_offset IS NOT NULL THEN
         v_lo := NEW.bucket_offset::bigint >> (NEW.scale - 6);
-        v_hi := (NEW.bucket_offset::bigint + pg_catalog.greatest(pg_catalog.cardinality(NEW.bucket_counts), 1) - 1) >> (NEW.scale - 6);
+        v_hi := (NEW.bucket_offset::bigint + GREATEST(pg_catalog.cardinality(NEW.bucket_counts), 1) - 1) >> (NEW.scale - 6);
     END IF;
     v_field := CASE
         WHEN NEW.bucket IS NULL OR NEW.bucket IN ('-infinity', 'infinity')

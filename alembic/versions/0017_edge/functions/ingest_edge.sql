@@ -58,7 +58,7 @@ BEGIN
 
     v_hash := pg_catalog.int8send(pg_catalog.jsonb_hash_extended(rows, 1667326824));
     INSERT INTO cachemon._ingested_batches AS b (batch_id, event_count, source, content_hash)
-    VALUES (v_batch_id, pg_catalog.least(v_count, 2147483647), 'ingest_edge', v_hash)
+    VALUES (v_batch_id, LEAST(v_count, 2147483647), 'ingest_edge', v_hash)
     ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN
         v_seen := cachemon._batch_seen(v_batch_id, v_hash);
