@@ -73,6 +73,13 @@ def test_collector_index_is_sketch_key_and_the_sdk_index(conn: Conn, value: floa
     assert value <= 2 ** ((sql_key + 1) / 64) * (1 + 1e-12)
 
 
+def test_edge_index_bounds_are_the_keys_of_the_latency_domain(conn: Conn) -> None:
+    src = _one(conn, "SELECT prosrc FROM pg_proc WHERE oid = 'cachemon._edge_check'::regproc")
+    lo = _one(conn, "SELECT cachemon.sketch_key(0.000001)")
+    hi = _one(conn, "SELECT cachemon.sketch_key(86400000)")
+    assert f"CONSTANT integer := {lo};" in src and f"CONSTANT integer := {hi};" in src
+
+
 def test_zero_and_negative_latencies(conn: Conn) -> None:
     """Zeros are counted apart (OTLP's zero_count, threshold 0), negatives are refused."""
     sketch = conn.execute(
@@ -80,7 +87,10 @@ def test_zero_and_negative_latencies(conn: Conn) -> None:
         "  FROM (SELECT cachemon.sketch_from_values('{0,0,2,3}') AS s) AS x"
     ).fetchone()
     assert sketch == {"z": 2, "k": [63, 101], "c": [1, 1]}
-    assert _one(conn, "SELECT cachemon.sketch_quantile(cachemon.sketch_from_values('{0,0,5}'), 0.5)") == 0
+    assert (
+        _one(conn, "SELECT cachemon.sketch_quantile(cachemon.sketch_from_values('{0,0,5}'), 0.5)")
+        == 0
+    )
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="value=-1"):
         conn.execute("SELECT cachemon.sketch_key(-1)")
     with pytest.raises(psycopg.errors.CheckViolation):
@@ -167,7 +177,9 @@ def test_any_split_between_raw_and_edge_rows_gives_the_same_minutes(
             )
     for r in raw:
         r["recorded_at"] = _one(
-            conn, "SELECT to_char(to_timestamp(%s::float8) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", r["recorded_at"]
+            conn,
+            "SELECT to_char(to_timestamp(%s::float8) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+            r["recorded_at"],
         )
     if raw:
         conn.execute("SELECT cachemon.ingest_events(%s::jsonb)", (json.dumps(raw),))
@@ -196,14 +208,24 @@ def test_any_split_between_raw_and_edge_rows_gives_the_same_minutes(
             assert row is None
             continue
         assert row is not None
-        counts = {et: sum(1 for e in mine if e[1] == et) for et in ("hit", "miss", "set", "evict", "error")}
+        counts = {
+            et: sum(1 for e in mine if e[1] == et)
+            for et in ("hit", "miss", "set", "evict", "error")
+        }
         assert (row["hits"], row["misses"], row["sets"], row["evictions"], row["errors"]) == (
-            counts["hit"], counts["miss"], counts["set"], counts["evict"], counts["error"]
+            counts["hit"],
+            counts["miss"],
+            counts["set"],
+            counts["evict"],
+            counts["error"],
         )
         assert row["total_events"] == len(mine)
         lookups = counts["hit"] + counts["miss"]
-        assert row["hit_rate"] == (None if lookups == 0 else _one(
-            conn, "SELECT 100::numeric * %s / %s", counts["hit"], lookups))
+        assert row["hit_rate"] == (
+            None
+            if lookups == 0
+            else _one(conn, "SELECT 100::numeric * %s / %s", counts["hit"], lookups)
+        )
         lat = [e[2] for e in mine if e[2] is not None]
         sizes = [e[3] for e in mine if e[3] is not None]
         assert row["latency_count"] == len(lat)
@@ -217,7 +239,11 @@ def test_any_split_between_raw_and_edge_rows_gives_the_same_minutes(
         elif has_edge:
             assert row["percentiles_exact"] is False
             for est, exact in zip(
-                (row["p50_response_time_ms"], row["p95_response_time_ms"], row["p99_response_time_ms"]),
+                (
+                    row["p50_response_time_ms"],
+                    row["p95_response_time_ms"],
+                    row["p99_response_time_ms"],
+                ),
                 row["disc"],
                 strict=True,
             ):
@@ -225,5 +251,534 @@ def test_any_split_between_raw_and_edge_rows_gives_the_same_minutes(
         else:
             assert row["percentiles_exact"] is True
             assert [
-                row["p50_response_time_ms"], row["p95_response_time_ms"], row["p99_response_time_ms"]
+                row["p50_response_time_ms"],
+                row["p95_response_time_ms"],
+                row["p99_response_time_ms"],
             ] == row["cont"]
+
+
+# -- OpenTelemetry --------------------------------------------------------------------------
+
+
+def _sdk_export(values: list[float], attributes: dict[str, str]) -> dict[str, Any]:
+    """What the OpenTelemetry SDK itself exports for these values: an exponential histogram
+    at scale 6 (max_scale=6), delta temporality, as its own JSON (MetricsData.to_json)."""
+    from opentelemetry.sdk.metrics import Histogram, MeterProvider
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
+    from opentelemetry.sdk.resources import Resource
+
+    reader = InMemoryMetricReader(preferred_temporality={Histogram: AggregationTemporality.DELTA})
+    provider = MeterProvider(
+        metric_readers=[reader],
+        resource=Resource.create({"service.instance.id": "sdk-test"}),
+        views=[
+            View(
+                instrument_name="cache.latency",
+                aggregation=ExponentialBucketHistogramAggregation(max_size=4096, max_scale=6),
+            )
+        ],
+    )
+    hist = provider.get_meter("cachemon-test").create_histogram("cache.latency", unit="ms")
+    for v in values:
+        hist.record(v, attributes)
+    data = reader.get_metrics_data()
+    provider.shutdown()
+    assert data is not None
+    exported: dict[str, Any] = json.loads(data.to_json())
+    return exported
+
+
+def _otlp_json(sdk: dict[str, Any]) -> dict[str, Any]:
+    """The same data point in OTLP's protobuf JSON form (lowerCamelCase, 64-bit integers as
+    strings, attributes as key/value lists), as an OTLP/HTTP JSON exporter sends it."""
+    point = sdk["resource_metrics"][0]["scope_metrics"][0]["metrics"][0]["data"]["data_points"][0]
+    kv = [{"key": k, "value": {"stringValue": v}} for k, v in point["attributes"].items()]
+    return {
+        "resourceMetrics": [
+            {
+                "resource": {
+                    "attributes": [
+                        {"key": "service.instance.id", "value": {"stringValue": "otlp-json"}}
+                    ]
+                },
+                "scopeMetrics": [
+                    {
+                        "metrics": [
+                            {
+                                "name": "cache.latency",
+                                "exponentialHistogram": {
+                                    "aggregationTemporality": "AGGREGATION_TEMPORALITY_DELTA",
+                                    "dataPoints": [
+                                        {
+                                            "attributes": kv,
+                                            "startTimeUnixNano": str(point["start_time_unix_nano"]),
+                                            "timeUnixNano": str(point["time_unix_nano"]),
+                                            "count": str(point["count"]),
+                                            "sum": point["sum"],
+                                            "scale": point["scale"],
+                                            "zeroCount": str(point["zero_count"]),
+                                            "positive": {
+                                                "offset": point["positive"]["offset"],
+                                                "bucketCounts": [
+                                                    str(c)
+                                                    for c in point["positive"]["bucket_counts"]
+                                                ],
+                                            },
+                                            "negative": {"offset": 0, "bucketCounts": []},
+                                            "min": point["min"],
+                                            "max": point["max"],
+                                        }
+                                    ],
+                                },
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.lists(
+        st.one_of(st.just(0.0), st.floats(min_value=0.01, max_value=60_000.0)),
+        min_size=1,
+        max_size=200,
+    ),
+    raw_share=st.integers(0, 3),
+)
+def test_opentelemetry_sdk_output_merges_exactly(
+    conn: Conn, values: list[float], raw_share: int
+) -> None:
+    """The SDK's own histogram (scale 6) of some values, ingested by ingest_otlp, plus the
+    rest of the values as raw events: the minute's sketch equals cachemon's sketch of all
+    values, bucket for bucket, and its p95 is within the sketch's bound."""
+    impl = f"otel-{next(_names)}"
+    cut = len(values) * raw_share // 4
+    raw, otel = values[:cut], values[cut:]
+    sdk = _sdk_export(otel, {"implementation_type": impl, "event_type": "miss"})
+    point = sdk["resource_metrics"][0]["scope_metrics"][0]["metrics"][0]["data"]["data_points"][0]
+    # scale 6 (max_scale=6); a point of zeros only has no buckets and reports scale 0
+    assert point["scale"] == (6 if any(otel) else 0)
+    minute = _one(
+        conn,
+        "SELECT date_bin('1 minute', to_timestamp((%s::numeric - 1) / 1e9), '2000-01-01')",
+        point["time_unix_nano"],
+    )
+    assert _one(conn, "SELECT cachemon.ingest_otlp(%s::jsonb)", json.dumps(sdk)) == 1
+    if raw:
+        events = [
+            {
+                "recorded_at": minute.isoformat(),
+                "implementation_type": impl,
+                "event_type": "hit",
+                "response_time_ms": v,
+            }
+            for v in raw
+        ]
+        conn.execute("SELECT cachemon.ingest_events(%s::jsonb)", (json.dumps(events),))
+    tick_until_idle(conn)
+    row = conn.execute(
+        "SELECT m.latency_sketch = cachemon.sketch_from_values(%(v)s::double precision[]) AS same,"
+        " m.misses, m.hits, m.latency_count, m.percentiles_exact, m.p95_response_time_ms AS p95,"
+        " (SELECT percentile_disc(0.95) WITHIN GROUP (ORDER BY x) FROM unnest(%(v)s::double precision[]) x) AS exact"
+        " FROM cachemon.cache_metrics_1min AS m WHERE m.implementation_type = %(impl)s",
+        {"v": values, "impl": impl},
+    ).fetchone()
+    assert row is not None
+    assert row["same"] is True
+    assert (row["misses"], row["hits"], row["latency_count"]) == (len(otel), len(raw), len(values))
+    assert row["percentiles_exact"] is False
+    assert abs(row["p95"] - row["exact"]) <= (BOUND + 1e-9) * row["exact"]
+
+
+def test_otlp_protobuf_json_form_and_finer_scales(conn: Conn) -> None:
+    """The protobuf JSON form (camelCase, string integers, key/value attributes) is read the
+    same way; a scale-8 point is downscaled exactly (index >> 2) to the scale-6 sketch."""
+    impl = f"otlp-{next(_names)}"
+    values = [0.3, 1.0, 2.5, 2.5, 17.0, 250.0, 0.0]
+    sdk = _sdk_export(values, {"implementation_type": impl})
+    assert _one(conn, "SELECT cachemon.ingest_otlp(%s::jsonb)", json.dumps(_otlp_json(sdk))) == 1
+    tick_until_idle(conn)
+    assert _one(
+        conn,
+        "SELECT latency_sketch = cachemon.sketch_from_values(%s::double precision[])"
+        " FROM cachemon.cache_metrics_1min WHERE implementation_type = %s",
+        values,
+        impl,
+    )
+    assert (
+        _one(
+            conn,
+            "SELECT source FROM cachemon.cache_metrics_edge WHERE implementation_type = %s",
+            impl,
+        )
+        == "otlp-json"
+    )
+
+    fine = f"otlp-fine-{next(_names)}"
+    positive = [v for v in values if v > 0]
+    from opentelemetry.sdk.metrics._internal.exponential_histogram.mapping.logarithm_mapping import (  # noqa: E501
+        LogarithmMapping,
+    )
+
+    idx8 = [LogarithmMapping(8).map_to_index(v) for v in positive]
+    lo = min(idx8)
+    counts = [0] * (max(idx8) - lo + 1)
+    for i in idx8:
+        counts[i - lo] += 1
+    now_ns = int(
+        _one(conn, "SELECT extract(epoch FROM now() - interval '2 minutes')::numeric * 1e9")
+    )
+    point = {
+        "attributes": {"implementation_type": fine},
+        "timeUnixNano": str(now_ns),
+        "count": len(values),
+        "sum": sum(values),
+        "min": 0.0,
+        "max": max(values),
+        "scale": 8,
+        "zeroCount": 1,
+        "positive": {"offset": lo, "bucketCounts": counts},
+    }
+    assert _one(conn, "SELECT cachemon.ingest_otlp(%s::jsonb)", json.dumps([point])) == 1
+    tick_until_idle(conn)
+    assert _one(
+        conn,
+        "SELECT latency_sketch = cachemon.sketch_from_values(%s::double precision[])"
+        " FROM cachemon.cache_metrics_1min WHERE implementation_type = %s",
+        values,
+        fine,
+    )
+
+
+# -- refusals -------------------------------------------------------------------------------
+
+
+def _good_row(conn: Conn, impl: str, **changes: Any) -> dict[str, Any]:
+    bucket = _one(conn, "SELECT date_trunc('minute', now()) - interval '2 minutes'")
+    row: dict[str, Any] = {
+        "bucket": bucket.isoformat(),
+        "implementation_type": impl,
+        "event_type": "hit",
+        "source": "proc-1",
+        "event_count": 3,
+        "latency_count": 3,
+        "latency_sum": 6.5,
+        "latency_min": 1.5,
+        "latency_max": 3.0,
+        "zero_count": 0,
+        "scale": 6,
+        "bucket_offset": otel_index(1.5),
+        "bucket_counts": [1]
+        + [0] * (otel_index(2.0) - otel_index(1.5) - 1)
+        + [1]
+        + [0] * (otel_index(3.0) - otel_index(2.0) - 1)
+        + [1],
+    }
+    row.update(changes)
+    return row
+
+
+BAD_ROWS = [
+    ({"event_count": -1}, "event_count"),
+    ({"latency_count": 5}, "latency_count"),
+    ({"bucket_counts": [1, 1]}, "bucket_counts"),
+    ({"bucket_counts": [5, -2]}, "bucket_counts"),
+    ({"bucket_offset": 5000}, "bucket_offset"),
+    ({"bucket_offset": -5000}, "bucket_offset"),
+    ({"scale": 5}, "scale"),
+    ({"latency_max": float("nan")}, "latency_max"),
+    ({"bucket": "2020-01-01T00:00:30Z"}, "bucket"),
+    ({"event_type": "error"}, "error_types"),
+    (
+        {"event_type": "error", "error_types": ["E"], "error_counts": [2], "error_samples": ["m"]},
+        "error_counts",
+    ),
+    ({"cache_size_count": 1}, "cache_size_min"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_ROWS)
+def test_bad_edge_rows_are_refused_naming_the_field(
+    conn: Conn, db_url: str, change: dict[str, Any], field: str
+) -> None:
+    impl = f"bad-{next(_names)}"
+    if field == "latency_max":
+        row = _good_row(conn, impl, **change)
+        text = json.dumps([row]).replace("NaN", '"NaN"')
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match='"latency_max"'):
+            conn.execute("SELECT cachemon.ingest_edge(%s::jsonb)", (text,))
+        # written as a number by a hostile writer through INSERT: the trigger names it too
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match='"latency_max"'):
+            conn.execute(
+                "INSERT INTO cachemon.cache_metrics_edge (bucket, implementation_type, event_type,"
+                " source, event_count, latency_count, latency_sum, latency_min, latency_max)"
+                " VALUES (date_trunc('minute', now()), %s, 'hit', 'p', 1, 1, 1, 1, 'NaN')",
+                (impl,),
+            )
+    else:
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match=f'"{field}"'):
+            conn.execute(
+                "SELECT cachemon.ingest_edge(%s::jsonb)",
+                (json.dumps([_good_row(conn, impl, **change)]),),
+            )
+    assert _one(conn, "SELECT count(*) FROM cachemon.cache_metrics_edge") == 0
+    assert _one(conn, "SELECT count(*) FROM cachemon._dirty_buckets") == 0
+
+
+def test_scale_change_and_replayed_batch_are_refused_and_ticks_go_on(conn: Conn) -> None:
+    impl = f"replay-{next(_names)}"
+    good = _good_row(conn, impl)
+    batch = uuid.uuid4()
+    assert _one(conn, "SELECT cachemon.ingest_edge(%s::jsonb, %s)", json.dumps([good]), batch) == 1
+    # the same batch again (a retry after a lost reply): counted once
+    assert _one(conn, "SELECT cachemon.ingest_edge(%s::jsonb, %s)", json.dumps([good]), batch) == 0
+    # the same batch id with other content
+    other = dict(good, event_count=4)
+    with pytest.raises(psycopg.errors.UniqueViolation, match='"batch_id"'):
+        conn.execute("SELECT cachemon.ingest_edge(%s::jsonb, %s)", (json.dumps([other]), batch))
+    # a scale change inside one minute of one source and key (scale 7: indexes doubled)
+    finer = dict(
+        good,
+        scale=7,
+        bucket_offset=good["bucket_offset"] * 2,
+        bucket_counts=[c for c in good["bucket_counts"] for c in (c, 0)][:-1],
+    )
+    with pytest.raises(
+        psycopg.errors.InvalidParameterValue,
+        match=r'field "scale" changes inside one minute: \{6,7\}',
+    ):
+        conn.execute("SELECT cachemon.ingest_edge(%s::jsonb)", (json.dumps([finer]),))
+    # two scales inside one statement
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match='"scale" changes'):
+        conn.execute(
+            "SELECT cachemon.ingest_edge(%s::jsonb)",
+            (json.dumps([dict(finer, source="p2"), dict(good, source="p2")]),),
+        )
+    # another source may use another scale in the same minute
+    assert (
+        _one(conn, "SELECT cachemon.ingest_edge(%s::jsonb)", json.dumps([dict(finer, source="p3")]))
+        == 1
+    )
+    result = conn.execute("SELECT status, buckets_failed FROM cachemon.tick()").fetchone()
+    assert result == {"status": "done", "buckets_failed": 0}
+    row = conn.execute(
+        "SELECT hits, latency_count, percentiles_exact FROM cachemon.cache_metrics_1min"
+        " WHERE implementation_type = %s",
+        (impl,),
+    ).fetchone()
+    assert row == {"hits": 6, "latency_count": 6, "percentiles_exact": False}
+
+
+OTLP_BAD = [
+    ({"scale": 5}, '"scale"'),
+    ({"negative": {"offset": 0, "bucketCounts": ["1"]}}, '"negative.bucketCounts"'),
+    ({"zeroThreshold": 0.001}, '"zeroThreshold"'),
+    ({"count": "x"}, '"count"'),
+    ({"attributes": {}}, '"implementation_type"'),
+    ({"max": None}, '"max"'),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), OTLP_BAD)
+def test_bad_otlp_points_are_refused_naming_the_field(
+    conn: Conn, change: dict[str, Any], field: str
+) -> None:
+    now_ns = int(_one(conn, "SELECT extract(epoch FROM now())::numeric * 1e9"))
+    point: dict[str, Any] = {
+        "attributes": {"implementation_type": "new"},
+        "timeUnixNano": str(now_ns),
+        "count": "2",
+        "sum": 3.0,
+        "min": 1.0,
+        "max": 2.0,
+        "scale": 6,
+        "zeroCount": "0",
+        "positive": {"offset": 63, "bucketCounts": ["1", "0"] + ["0"] * 62 + ["1"]},
+    }
+    point.update(change)
+    point = {k: v for k, v in point.items() if v is not None}
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match=field):
+        conn.execute("SELECT cachemon.ingest_otlp(%s::jsonb)", (json.dumps(point),))
+    cumulative = {
+        "resourceMetrics": [
+            {
+                "scopeMetrics": [
+                    {
+                        "metrics": [
+                            {
+                                "name": "l",
+                                "exponentialHistogram": {
+                                    "aggregationTemporality": 2,
+                                    "dataPoints": [point],
+                                },
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="aggregationTemporality"):
+        conn.execute("SELECT cachemon.ingest_otlp(%s::jsonb)", (json.dumps(cumulative),))
+    assert _one(conn, "SELECT count(*) FROM cachemon.cache_metrics_edge") == 0
+
+
+def test_writer_may_only_insert_edge_rows_and_no_one_runs_the_triggers(conn: Conn) -> None:
+    writer = f"w_{uuid.uuid4().hex[:8]}"
+    conn.execute(
+        sql.SQL("CREATE ROLE {} LOGIN IN ROLE cachemon_writer").format(sql.Identifier(writer))
+    )
+    impl = f"roles-{next(_names)}"
+    row = _good_row(conn, impl)
+    try:
+        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(writer)))
+        assert _one(conn, "SELECT cachemon.ingest_edge(%s::jsonb)", json.dumps([row])) == 1
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match='"event_count"'):
+            conn.execute(
+                "INSERT INTO cachemon.cache_metrics_edge (bucket, implementation_type, event_type,"
+                " source, event_count) VALUES (date_trunc('minute', now()), %s, 'hit', 'p', -5)",
+                (impl,),
+            )
+        for forbidden in (
+            "SELECT * FROM cachemon.cache_metrics_edge",
+            "DELETE FROM cachemon.cache_metrics_edge",
+            "SELECT cachemon._mark_edge_buckets()",
+            "SELECT cachemon._edge_check()",
+            "INSERT INTO cachemon._dirty_buckets (bucket, implementation_type) VALUES (now(), 'x')",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(forbidden)
+    finally:
+        conn.execute("RESET ROLE")
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(writer)))
+    # a trigger function attached to another table by its owner refuses to run
+    conn.execute("CREATE TABLE public.decoy (LIKE cachemon.cache_metrics_edge)")
+    conn.execute(
+        "CREATE TRIGGER decoy_mark AFTER INSERT ON public.decoy REFERENCING NEW TABLE AS edge_new_rows"
+        " FOR EACH STATEMENT EXECUTE FUNCTION cachemon._mark_edge_buckets()"
+    )
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="only an AFTER"):
+        conn.execute("INSERT INTO public.decoy SELECT * FROM cachemon.cache_metrics_edge")
+    tick_until_idle(conn)
+    assert (
+        _one(
+            conn,
+            "SELECT hits FROM cachemon.cache_metrics_1min WHERE implementation_type = %s",
+            impl,
+        )
+        == 3
+    )
+
+
+# -- the collector in aggregate mode ------------------------------------------------------
+
+
+def test_collector_aggregate_mode_stores_each_minute_once(conn: Conn, db_url: str) -> None:
+    impl = f"agg-{next(_names)}"
+    base = _minute(conn, 4)
+    c = Collector(db_url, mode="aggregate", flush_interval=0.2, edge_source="host-a:1").start()
+    values = [0.0, 0.7, 1.0, 3.3, 12.5, 12.5, 80.0]
+    try:
+        for i, v in enumerate(values):
+            c.record("hit" if i % 2 else "miss", f"k{i}", impl, v, 100 + i, recorded_at=base + i)
+            c.record(
+                "error", f"k{i}", impl, None, None, "Timeout", "slow", recorded_at=base + 61 + i
+            )
+        assert c.flush(timeout=30)
+    finally:
+        assert c.stop()
+    stats = c.stats()
+    assert stats.sent == stats.collected == 2 * len(values) and stats.dropped == 0
+    rows = conn.execute(
+        "SELECT bucket, event_type, event_count, error_types, error_counts, error_samples, batch_id"
+        "  FROM cachemon.cache_metrics_edge WHERE implementation_type = %s ORDER BY 1, 2",
+        (impl,),
+    ).fetchall()
+    assert [(r["event_type"], r["event_count"]) for r in rows] == [
+        ("hit", 3),
+        ("miss", 4),
+        ("error", 7),
+    ]
+    assert rows[2]["error_types"] == ["Timeout"] and rows[2]["error_counts"] == [7]
+    assert rows[2]["error_samples"] == ["slow"]
+    # a retry of a stored batch (its acknowledgement lost) stores nothing more
+    batch = rows[0]["batch_id"]
+    assert (
+        _one(conn, "SELECT source FROM cachemon._ingested_batches WHERE batch_id = %s", batch)
+        == "ingest_edge"
+    )
+    tick_until_idle(conn)
+    minute = conn.execute(
+        "SELECT hits, misses, errors, latency_sketch = cachemon.sketch_from_values(%s::double precision[]) AS same"
+        "  FROM cachemon.cache_metrics_1min WHERE implementation_type = %s AND bucket = to_timestamp(%s::float8)",
+        (values, impl, base),
+    ).fetchone()
+    assert minute == {"hits": 3, "misses": 4, "errors": 0, "same": True}
+
+
+def test_collector_aggregate_retry_with_the_same_batch_id_counts_once(
+    conn: Conn, db_url: str
+) -> None:
+    """The writer's exactly-once: the batch id commits with the rows, a retry is a duplicate."""
+    from orchestrator.collector.sink import BatchWriter
+
+    impl = f"once-{next(_names)}"
+    agg = EdgeAggregator("host-b:2")
+    base = _minute(conn, 3)
+    for i in range(5):
+        agg.add((base + i, "hit", impl, None, 1.0 + i, None, None, None))
+    rows = [r for r, _ in agg.take(None)]
+    writer = BatchWriter(db_url)
+    batch = uuid.uuid4()
+    try:
+        assert writer.write_edge(batch, rows) == "stored"
+        assert writer.write_edge(batch, rows) == "duplicate"
+    finally:
+        writer.close()
+    assert (
+        _one(
+            conn,
+            "SELECT sum(event_count) FROM cachemon.cache_metrics_edge WHERE implementation_type = %s",
+            impl,
+        )
+        == 5
+    )
+
+
+def test_collector_sample_keeps_errors_and_a_share_raw(conn: Conn, db_url: str) -> None:
+    impl = f"sample-{next(_names)}"
+    base = _minute(conn, 4)
+    c = Collector(db_url, mode="aggregate", sample_rate=0.5, flush_interval=0.2).start()
+    try:
+        for i in range(200):
+            c.record("hit", "k", impl, 1.0 + i % 7, recorded_at=base + i * 0.1)
+        for i in range(5):
+            c.record("error", "k", impl, None, None, "Boom", "m", recorded_at=base + 30 + i)
+    finally:
+        assert c.stop()
+    raw = conn.execute(
+        "SELECT count(*) FILTER (WHERE event_type = 'error') AS errors, count(*) AS n"
+        "  FROM cachemon.cache_metrics WHERE implementation_type = %s",
+        (impl,),
+    ).fetchone()
+    assert raw is not None and raw["errors"] == 5 and 5 < raw["n"] < 205
+    tick_until_idle(conn)
+    assert conn.execute(
+        "SELECT hits, errors FROM cachemon.cache_metrics_1min WHERE implementation_type = %s",
+        (impl,),
+    ).fetchone() == {"hits": 200, "errors": 5}
+
+
+def test_mode_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="mode"):
+        Collector("postgresql://127.0.0.1:1/x", mode="bulk")
+    monkeypatch.setenv("CACHE_METRICS_MODE", "aggregate")
+    assert Collector("postgresql://127.0.0.1:1/x").mode == "aggregate"
+    with pytest.raises(ValueError, match="sample_rate"):
+        Collector("postgresql://127.0.0.1:1/x", sample_rate=1.5)

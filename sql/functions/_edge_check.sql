@@ -8,8 +8,11 @@ DECLARE
     v_sum   numeric;
     v_lo    bigint;
     v_hi    bigint;
-    v_min   integer := cachemon.sketch_key(0.000001);
-    v_max   integer := cachemon.sketch_key(86400000);
+    -- cachemon.sketch_key(0.000001) and cachemon.sketch_key(86400000), the keys of the
+    -- smallest and largest latency cachemon accepts (constants: the writer role runs this
+    -- trigger and may not execute sketch_key; a test checks them).
+    v_min   CONSTANT integer := -1276;
+    v_max   CONSTANT integer := 1687;
     v_field text;
     v_value text;
     v_rule  text;
@@ -21,7 +24,7 @@ BEGIN
      * same domains as a backstop), so a writer learns which field to fix, however it inserts
      * (COPY, INSERT, cachemon.ingest_edge, cachemon.ingest_otlp). The histogram rules:
      * bucket_counts has no NULL or negative count and sums to latency_count - zero_count,
-     * and every index, downscaled to scale 6, is the index of a latency cachemon accepts
+     * and every non-empty bucket's index, downscaled to scale 6, is that of a latency cachemon accepts
      * (0.000001 to 86400000 ms): what tick() adds to a minute is always a valid sketch.
      * Invoker rights; no role may execute it; it refuses to run for any other table.
      */
@@ -36,8 +39,12 @@ BEGIN
         pg_catalog.quote_nullable(NEW.event_type));
     SELECT pg_catalog.sum(u.n) INTO v_sum FROM pg_catalog.unnest(NEW.bucket_counts) AS u(n);
     IF NEW.scale BETWEEN 6 AND 20 AND NEW.bucket_offset IS NOT NULL THEN
-        v_lo := NEW.bucket_offset::bigint >> (NEW.scale - 6);
-        v_hi := (NEW.bucket_offset::bigint + GREATEST(pg_catalog.cardinality(NEW.bucket_counts), 1) - 1) >> (NEW.scale - 6);
+        -- The range of the non-empty buckets (an SDK may send empty ones at either end).
+        SELECT (NEW.bucket_offset::bigint + pg_catalog.min(u.i) - 1) >> (NEW.scale - 6),
+               (NEW.bucket_offset::bigint + pg_catalog.max(u.i) - 1) >> (NEW.scale - 6)
+          INTO v_lo, v_hi
+          FROM pg_catalog.unnest(NEW.bucket_counts) WITH ORDINALITY AS u(n, i)
+         WHERE u.n > 0;
     END IF;
     v_field := CASE
         WHEN NEW.bucket IS NULL OR NEW.bucket IN ('-infinity', 'infinity')
@@ -64,7 +71,7 @@ BEGIN
         WHEN v_sum IS DISTINCT FROM (NEW.latency_count - NEW.zero_count)
              AND NOT (v_sum IS NULL AND NEW.latency_count = NEW.zero_count) THEN 'bucket_counts'
         WHEN NEW.bucket_offset IS NULL
-             OR (pg_catalog.cardinality(NEW.bucket_counts) > 0 AND (v_lo < v_min OR v_hi > v_max)) THEN 'bucket_offset'
+             OR v_lo < v_min OR v_hi > v_max THEN 'bucket_offset'
         WHEN (NEW.event_type = 'error') <> (NEW.error_types IS NOT NULL)
              OR pg_catalog.cardinality(NEW.error_types) > 64
              OR pg_catalog.array_position(NEW.error_types, NULL) IS NOT NULL
@@ -102,7 +109,7 @@ BEGIN
             'at most 16384 counts, none NULL or negative, summing to latency_count - zero_count = %s (they sum to %s)',
             NEW.latency_count - NEW.zero_count, coalesce(v_sum, 0))
         WHEN 'bucket_offset' THEN pg_catalog.format(
-            'such that every bucket index, at scale 6, lies in [%s, %s] (latencies 0.000001 to 86400000 ms); these span [%s, %s] at scale 6',
+            'such that every non-empty bucket''s index, at scale 6, lies in [%s, %s] (latencies 0.000001 to 86400000 ms); these span [%s, %s] at scale 6',
             v_min, v_max, v_lo, v_hi)
         WHEN 'error_types' THEN 'set exactly on error rows: at most 64 types of 1 to 256 characters without control characters'
         WHEN 'error_counts' THEN 'one count >= 1 per error type, summing to event_count'

@@ -45,7 +45,8 @@ BEGIN
      * sketches. Points with count 0 or the no-recorded-value flag are skipped.
      *
      * Refused with an error naming the point and the field (never stored with less
-     * precision): scale below 6 (a coarser histogram cannot be made finer), negative
+     * precision): scale below 6 (a coarser histogram cannot be made finer; a point whose
+     * positive buckets are all empty has nothing to lose and is taken at scale 6), negative
      * buckets with counts (latencies are >= 0), a non-zero zeroThreshold (its zero bucket
      * would mix small latencies with zeros), missing sum, min or max, cumulative temporality.
      */
@@ -99,7 +100,15 @@ BEGIN
         v_count := cachemon._otlp_number(v_where, 'count', v_point -> 'count');
         CONTINUE WHEN coalesce(v_count, 0) = 0
                    OR (cachemon._otlp_number(v_where, 'flags', v_point -> 'flags') % 2) = 1;
+        v_pos := coalesce(v_point -> 'positive', '{}');
         v_scale := v_point -> 'scale';
+        IF NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements_text(
+                                      coalesce(v_pos -> 'bucketCounts', v_pos -> 'bucket_counts', '[]')) AS c(n)
+                        WHERE c.n <> '0') THEN
+            -- Only zeros: no bucket, hence no precision to lose, whatever the scale says.
+            v_scale := '6';
+            v_pos := '{}';
+        END IF;
         IF v_scale IS NULL OR pg_catalog.jsonb_typeof(v_scale) <> 'number' OR (v_scale::text)::numeric < 6 THEN
             RAISE EXCEPTION '%: field "scale" has value %; cachemon needs scale 6 or finer', v_where, coalesce(v_scale::text, '(missing)')
                 USING ERRCODE = 'invalid_parameter_value',
@@ -130,7 +139,6 @@ BEGIN
             RAISE EXCEPTION '%: field "timeUnixNano" is missing', v_where USING ERRCODE = 'invalid_parameter_value';
         END IF;
         v_zero := coalesce(cachemon._otlp_number(v_where, 'zeroCount', coalesce(v_point -> 'zeroCount', v_point -> 'zero_count')), 0);
-        v_pos := coalesce(v_point -> 'positive', '{}');
         v_rows := v_rows || pg_catalog.jsonb_build_array(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
             'bucket', pg_catalog.to_char(
                 pg_catalog.date_bin('1 minute', pg_catalog.to_timestamp(((v_time - 1) / 1000000000)::double precision),
