@@ -16,7 +16,6 @@ import itertools
 import json
 import math
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -110,9 +109,11 @@ def test_legacy_sketches_convert_within_the_stated_bound(
     row = conn.execute(
         "WITH v AS (SELECT unnest(%(v)s::double precision[]) AS x),"
         " legacy AS (SELECT ROW(count(*) FILTER (WHERE x = 0),"
-        "   coalesce((SELECT array_agg(k ORDER BY k) FROM (SELECT ceil(ln(x) / cachemon._sketch_ln_gamma())::int AS k"
+        "   coalesce((SELECT array_agg(k ORDER BY k) FROM (SELECT"
+        "     ceil(ln(x) / cachemon._sketch_ln_gamma())::int AS k"
         "     FROM v WHERE x > 0 GROUP BY 1) a), '{}'),"
-        "   coalesce((SELECT array_agg(n ORDER BY k) FROM (SELECT ceil(ln(x) / cachemon._sketch_ln_gamma())::int AS k, count(*) AS n"
+        "   coalesce((SELECT array_agg(n ORDER BY k) FROM (SELECT"
+        "     ceil(ln(x) / cachemon._sketch_ln_gamma())::int AS k, count(*) AS n"
         "     FROM v WHERE x > 0 GROUP BY 1) b), '{}'))::cachemon.ddsketch AS s FROM v)"
         " SELECT cachemon.sketch_quantile(cachemon._sketch_from_legacy(s), %(q)s) AS est,"
         "        (SELECT percentile_disc(%(q)s) WITHIN GROUP (ORDER BY x) FROM v) AS exact"
@@ -178,7 +179,8 @@ def test_any_split_between_raw_and_edge_rows_gives_the_same_minutes(
     for r in raw:
         r["recorded_at"] = _one(
             conn,
-            "SELECT to_char(to_timestamp(%s::float8) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+            "SELECT to_char(to_timestamp(%s::float8) AT TIME ZONE 'UTC',"
+            ' \'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\')',
             r["recorded_at"],
         )
     if raw:
@@ -385,7 +387,8 @@ def test_opentelemetry_sdk_output_merges_exactly(
     row = conn.execute(
         "SELECT m.latency_sketch = cachemon.sketch_from_values(%(v)s::double precision[]) AS same,"
         " m.misses, m.hits, m.latency_count, m.percentiles_exact, m.p95_response_time_ms AS p95,"
-        " (SELECT percentile_disc(0.95) WITHIN GROUP (ORDER BY x) FROM unnest(%(v)s::double precision[]) x) AS exact"
+        " (SELECT percentile_disc(0.95) WITHIN GROUP (ORDER BY x)"
+        "    FROM unnest(%(v)s::double precision[]) x) AS exact"
         " FROM cachemon.cache_metrics_1min AS m WHERE m.implementation_type = %(impl)s",
         {"v": values, "impl": impl},
     ).fetchone()
@@ -660,7 +663,8 @@ def test_writer_may_only_insert_edge_rows_and_no_one_runs_the_triggers(conn: Con
     # a trigger function attached to another table by its owner refuses to run
     conn.execute("CREATE TABLE public.decoy (LIKE cachemon.cache_metrics_edge)")
     conn.execute(
-        "CREATE TRIGGER decoy_mark AFTER INSERT ON public.decoy REFERENCING NEW TABLE AS edge_new_rows"
+        "CREATE TRIGGER decoy_mark AFTER INSERT ON public.decoy"
+        " REFERENCING NEW TABLE AS edge_new_rows"
         " FOR EACH STATEMENT EXECUTE FUNCTION cachemon._mark_edge_buckets()"
     )
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="only an AFTER"):
@@ -715,8 +719,10 @@ def test_collector_aggregate_mode_stores_each_minute_once(conn: Conn, db_url: st
     )
     tick_until_idle(conn)
     minute = conn.execute(
-        "SELECT hits, misses, errors, latency_sketch = cachemon.sketch_from_values(%s::double precision[]) AS same"
-        "  FROM cachemon.cache_metrics_1min WHERE implementation_type = %s AND bucket = to_timestamp(%s::float8)",
+        "SELECT hits, misses, errors,"
+        " latency_sketch = cachemon.sketch_from_values(%s::double precision[]) AS same"
+        "  FROM cachemon.cache_metrics_1min"
+        " WHERE implementation_type = %s AND bucket = to_timestamp(%s::float8)",
         (values, impl, base),
     ).fetchone()
     assert minute == {"hits": 3, "misses": 4, "errors": 0, "same": True}
@@ -744,7 +750,8 @@ def test_collector_aggregate_retry_with_the_same_batch_id_counts_once(
     assert (
         _one(
             conn,
-            "SELECT sum(event_count) FROM cachemon.cache_metrics_edge WHERE implementation_type = %s",
+            "SELECT sum(event_count) FROM cachemon.cache_metrics_edge"
+            " WHERE implementation_type = %s",
             impl,
         )
         == 5
