@@ -1,9 +1,10 @@
 CREATE OR REPLACE FUNCTION cachemon._sketch_from_legacy(p_sketch cachemon.ddsketch)
 RETURNS cachemon.ddsketch
-LANGUAGE sql
+LANGUAGE plpgsql
 IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $function$
+BEGIN
     /*
      * Converts a sketch stored before sketches used OpenTelemetry's mapping (keys
      * ceil(ln x / ln gamma), gamma = 1.009 / 0.991, key k standing for 2 gamma^k / (gamma + 1),
@@ -14,14 +15,15 @@ AS $function$
      * exact. The migration that changed the mapping converted every stored sketch with it
      * and flagged their rows (latency_sketch_converted); tests check the bound.
      */
-    SELECT ROW(coalesce(p_sketch.zero_count, 0),
+    RETURN (SELECT ROW(coalesce(p_sketch.zero_count, 0),
                coalesce(pg_catalog.array_agg(g.k ORDER BY g.k), '{}'),
                coalesce(pg_catalog.array_agg(g.n ORDER BY g.k), '{}'))::cachemon.ddsketch
       FROM (SELECT cachemon.sketch_key(2 * pg_catalog.exp(u.k * cachemon._sketch_ln_gamma())
                                          / (pg_catalog.exp(cachemon._sketch_ln_gamma()) + 1)) AS k,
                    pg_catalog.sum(u.n)::bigint AS n
               FROM ROWS FROM (pg_catalog.unnest(p_sketch.keys), pg_catalog.unnest(p_sketch.counts)) AS u(k, n)
-             GROUP BY 1) AS g;
+             GROUP BY 1) AS g);
+END
 $function$;
 
 COMMENT ON FUNCTION cachemon._sketch_from_legacy(cachemon.ddsketch) IS
