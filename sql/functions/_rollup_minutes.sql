@@ -160,19 +160,28 @@ BEGIN
       INTO v_rows
       FROM merged AS s
      CROSS JOIN LATERAL (
-        -- The minute's sketch: its raw keys counted, plus the edge histograms, sorted
-        -- (sketch_from_values' form).
-        SELECT CASE WHEN s.latency_count > 0 THEN
-                   ROW(s.zero_count, coalesce(pg_catalog.array_agg(g.key ORDER BY g.key), '{}'),
-                       coalesce(pg_catalog.array_agg(g.n ORDER BY g.key), '{}'))::cachemon.ddsketch
+        -- The minute's sketch in sketch_from_values' form (sorted keys with their counts):
+        -- its raw keys counted, plus the edge histograms when it has some (a CASE, so a
+        -- minute of raw events only pays for the small hash aggregate over its own keys).
+        SELECT CASE WHEN s.latency_count = 0 THEN NULL
+                    WHEN s.edge_keys IS NULL THEN
+                        (SELECT ROW(s.zero_count, coalesce(pg_catalog.array_agg(g.key ORDER BY g.key), '{}'),
+                                    coalesce(pg_catalog.array_agg(g.n ORDER BY g.key), '{}'))::cachemon.ddsketch
+                           FROM (SELECT u.key, pg_catalog.count(*) AS n
+                                   FROM pg_catalog.unnest(s.all_keys) AS u(key)
+                                  GROUP BY u.key) AS g)
+                    ELSE
+                        (SELECT ROW(s.zero_count, coalesce(pg_catalog.array_agg(g.key ORDER BY g.key), '{}'),
+                                    coalesce(pg_catalog.array_agg(g.n ORDER BY g.key), '{}'))::cachemon.ddsketch
+                           FROM (SELECT u.key, pg_catalog.sum(u.n)::bigint AS n
+                                   FROM (SELECT r.key, 1::bigint AS n FROM pg_catalog.unnest(s.all_keys) AS r(key)
+                                         UNION ALL
+                                         SELECT x.key, x.n
+                                           FROM ROWS FROM (pg_catalog.unnest(s.edge_keys),
+                                                           pg_catalog.unnest(s.edge_counts)) AS x(key, n)
+                                        ) AS u
+                                  GROUP BY u.key) AS g)
                END AS sketch
-          FROM (SELECT u.key, pg_catalog.sum(u.n)::bigint AS n
-                  FROM (SELECT r.key, 1::bigint AS n FROM pg_catalog.unnest(s.all_keys) AS r(key)
-                        UNION ALL
-                        SELECT x.key, x.n
-                          FROM ROWS FROM (pg_catalog.unnest(s.edge_keys), pg_catalog.unnest(s.edge_counts)) AS x(key, n)
-                       ) AS u
-                 GROUP BY u.key) AS g
      ) AS sk
      CROSS JOIN LATERAL (
         SELECT CASE WHEN s.exact THEN s.pct
