@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from orchestrator.collector import Collector
 from orchestrator.collector.edge import EdgeAggregator, otel_index
@@ -789,3 +790,71 @@ def test_mode_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Collector("postgresql://127.0.0.1:1/x").mode == "aggregate"
     with pytest.raises(ValueError, match="sample_rate"):
         Collector("postgresql://127.0.0.1:1/x", sample_rate=1.5)
+
+
+# -- sketches written before the mapping changed --------------------------------------------
+
+
+def test_upgrade_converts_stored_sketches_and_flags_them(empty_db_url: str) -> None:
+    """A database rolled up by the previous revision (sketches of the earlier mapping) is
+    upgraded: every stored sketch is converted, its row flagged, its quantiles within 1.5%
+    of exact; a minute recomputed from its raw events afterwards is exact and unflagged;
+    the downgrade sets the new-mapping sketches to NULL instead of misreading them."""
+    from orchestrator import dbversions
+
+    dbversions.upgrade(empty_db_url, "0013_incident_boundary")
+    values = [0.2, 0.9, 1.0, 3.7, 3.7, 12.0, 55.5, 120.0, 0.0, 800.0]
+    with psycopg.connect(empty_db_url, autocommit=True, row_factory=dict_row) as c:
+        events = [
+            {"implementation_type": "old", "event_type": "hit", "response_time_ms": v}
+            for v in values
+        ]
+        c.execute("SELECT cachemon.ingest_events(%s::jsonb)", (json.dumps(events),))
+        tick_until_idle(c)
+        before = _one(c, "SELECT (latency_sketch).keys FROM cachemon.cache_metrics_1min")
+    dbversions.upgrade(empty_db_url, "head")
+    with psycopg.connect(empty_db_url, autocommit=True, row_factory=dict_row) as c:
+        rows = c.execute(
+            "SELECT 'min' AS level, latency_sketch AS s, latency_sketch_converted AS f"
+            "  FROM cachemon.cache_metrics_1min"
+            " UNION ALL SELECT 'hour', latency_sketch, latency_sketch_converted"
+            "  FROM cachemon.cache_metrics_1hour"
+            " UNION ALL SELECT 'day', latency_sketch, latency_sketch_converted"
+            "  FROM cachemon._cache_metrics_1day"
+        ).fetchall()
+        assert [r["f"] for r in rows] == [True, True, True]
+        after = _one(c, "SELECT (latency_sketch).keys FROM cachemon.cache_metrics_1min")
+        assert after != before
+        for q in (0.1, 0.5, 0.9, 0.95, 1.0):
+            est = _one(
+                c,
+                "SELECT cachemon.sketch_quantile(latency_sketch, %s)"
+                "  FROM cachemon.cache_metrics_1min",
+                q,
+            )
+            exact = _one(
+                c,
+                "SELECT percentile_disc(%s) WITHIN GROUP (ORDER BY x)"
+                "  FROM unnest(%s::double precision[]) AS x",
+                q,
+                values,
+            )
+            assert abs(est - exact) <= 0.015 * exact
+        # recomputed from raw events: exact, current mapping, no flag; its hour follows
+        c.execute(
+            "INSERT INTO cachemon._dirty_buckets (bucket, implementation_type)"
+            " SELECT bucket, implementation_type FROM cachemon.cache_metrics_1min"
+        )
+        tick_until_idle(c)
+        row = c.execute(
+            "SELECT m.latency_sketch = cachemon.sketch_from_values(%s::double precision[]) AS same,"
+            " m.latency_sketch_converted AS f, m.percentiles_exact AS exact,"
+            " (SELECT latency_sketch_converted FROM cachemon.cache_metrics_1hour) AS hour_f"
+            " FROM cachemon.cache_metrics_1min AS m",
+            (values,),
+        ).fetchone()
+        assert row == {"same": True, "f": False, "exact": True, "hour_f": False}
+    dbversions.downgrade(empty_db_url, "0013_incident_boundary")
+    with psycopg.connect(empty_db_url, autocommit=True, row_factory=dict_row) as c:
+        assert _one(c, "SELECT count(latency_sketch) FROM cachemon.cache_metrics_1min") == 0
+        assert _one(c, "SELECT hits FROM cachemon.cache_metrics_1min") == len(values)
