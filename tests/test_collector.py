@@ -103,7 +103,8 @@ def test_events_carry_record_time_not_flush_time(db_url: str) -> None:
 
 
 def test_record_with_an_explicit_time_for_replays(db_url: str) -> None:
-    at = datetime(2026, 11, 28, 12, 30, 15, tzinfo=UTC)
+    # an hour ago, whole seconds: inside raw retention whatever day the test runs
+    at = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
     c = Collector(db_url, key_mode="full", **FAST).start()
     c.record("miss", "k1", "legacy", 12.5, 7, recorded_at=at)
     c.record("error", "k2", "new", error_type="Timeout", recorded_at=at.timestamp() + 1)
