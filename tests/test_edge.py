@@ -490,6 +490,9 @@ def _good_row(conn: Conn, impl: str, **changes: Any) -> dict[str, Any]:
 
 BAD_ROWS = [
     ({"event_count": -1}, "event_count"),
+    ({"event_count": 10**10, "latency_count": 3}, "event_count"),
+    ({"latency_sum": 1e300}, "latency_sum"),
+    ({"latency_sum": 1.0}, "latency_sum"),
     ({"latency_count": 5}, "latency_count"),
     ({"bucket_counts": [1, 1]}, "bucket_counts"),
     ({"bucket_counts": [5, -2]}, "bucket_counts"),
@@ -858,3 +861,40 @@ def test_upgrade_converts_stored_sketches_and_flags_them(empty_db_url: str) -> N
     with psycopg.connect(empty_db_url, autocommit=True, row_factory=dict_row) as c:
         assert _one(c, "SELECT count(latency_sketch) FROM cachemon.cache_metrics_1min") == 0
         assert _one(c, "SELECT hits FROM cachemon.cache_metrics_1min") == len(values)
+
+
+def test_extreme_accepted_edge_rows_do_not_stop_a_tick(conn: Conn) -> None:
+    """The largest values the checks accept, from several sources into one minute, roll up."""
+    impl = f"extreme-{next(_names)}"
+    lo, hi = otel_index(0.000001), otel_index(86_400_000.0)
+    n = 1_000_000_000
+    rows = [
+        _good_row(
+            conn,
+            impl,
+            source=f"p{i}",
+            event_count=n,
+            latency_count=n,
+            zero_count=n - 2,
+            latency_min=0.0,
+            latency_max=86_400_000.0,
+            latency_sum=86_400_000.0 + 0.000001,
+            bucket_offset=lo,
+            bucket_counts=[1] + [0] * (hi - lo - 1) + [1],
+            cache_size_count=n,
+            cache_size_sum=(2**63 - 1) * n,
+            cache_size_min=0,
+            cache_size_max=2**63 - 1,
+        )
+        for i in range(8)
+    ]
+    assert _one(conn, "SELECT cachemon.ingest_edge(%s::jsonb)", json.dumps(rows)) == 8
+    result = conn.execute("SELECT status, buckets_failed, failure FROM cachemon.tick()").fetchone()
+    assert result == {"status": "done", "buckets_failed": 0, "failure": None}
+    row = conn.execute(
+        "SELECT hits, max_response_time_ms, p99_response_time_ms, percentiles_exact"
+        "  FROM cachemon.cache_metrics_1min WHERE implementation_type = %s",
+        (impl,),
+    ).fetchone()
+    assert row is not None and row["hits"] == 8 * n and row["max_response_time_ms"] == 86_400_000.0
+    assert row["p99_response_time_ms"] == 0 and row["percentiles_exact"] is False

@@ -51,10 +51,13 @@ BEGIN
              OR NEW.bucket <> pg_catalog.date_trunc('minute', NEW.bucket, 'UTC') THEN 'bucket'
         WHEN NEW.source IS NULL OR pg_catalog.length(NEW.source) NOT BETWEEN 1 AND 128
              OR NEW.source ~ '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]' THEN 'source'
-        WHEN NEW.event_count IS NULL OR NEW.event_count < 1 THEN 'event_count'
+        WHEN NEW.event_count IS NULL OR NEW.event_count NOT BETWEEN 1 AND 1000000000 THEN 'event_count'
         WHEN NEW.latency_count IS NULL OR NEW.latency_count NOT BETWEEN 0 AND NEW.event_count THEN 'latency_count'
         WHEN NEW.zero_count IS NULL OR NEW.zero_count NOT BETWEEN 0 AND NEW.latency_count THEN 'zero_count'
-        WHEN NEW.latency_sum IS NULL OR NOT (NEW.latency_sum >= 0 AND NEW.latency_sum < 'infinity') THEN 'latency_sum'
+        WHEN NEW.latency_sum IS NULL OR NOT (NEW.latency_sum >= 0 AND NEW.latency_sum < 'infinity')
+             OR NEW.latency_sum > NEW.latency_max * NEW.latency_count * (1 + 1e-6)
+             OR NEW.latency_sum < NEW.latency_min * NEW.latency_count * (1 - 1e-6)
+             OR (NEW.latency_count = 0 AND NEW.latency_sum <> 0) THEN 'latency_sum'
         WHEN (NEW.latency_count = 0) <> (NEW.latency_min IS NULL) OR NEW.latency_min < 0
              OR NEW.latency_min > NEW.latency_max OR NEW.latency_min = 'NaN' THEN 'latency_min'
         WHEN (NEW.latency_count = 0) <> (NEW.latency_max IS NULL) OR NEW.latency_max > 86400000
@@ -94,10 +97,10 @@ BEGIN
     v_rule := CASE v_field
         WHEN 'bucket' THEN 'the start of a UTC minute'
         WHEN 'source' THEN '1 to 128 characters without control or bidi characters'
-        WHEN 'event_count' THEN 'at least 1'
+        WHEN 'event_count' THEN 'from 1 to 1000000000 (a billion events of one key in one minute of one process; sums of many rows must stay in bigint range)'
         WHEN 'latency_count' THEN 'from 0 to event_count'
         WHEN 'zero_count' THEN 'from 0 to latency_count'
-        WHEN 'latency_sum' THEN 'finite and >= 0'
+        WHEN 'latency_sum' THEN 'finite, between latency_count * latency_min and latency_count * latency_max (0 without latencies)'
         WHEN 'latency_min' THEN 'set exactly when latency_count > 0, >= 0 and <= latency_max'
         WHEN 'latency_max' THEN 'set exactly when latency_count > 0, at most 86400000'
         WHEN 'cache_size_count' THEN 'from 0 to event_count'

@@ -73,7 +73,7 @@ CREATE TABLE cachemon.cache_metrics_edge (
         CHECK (pg_catalog.length(source) BETWEEN 1 AND 128
                AND source !~ '[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]'),
     CONSTRAINT cache_metrics_edge_counts_check
-        CHECK (event_count >= 1 AND latency_count BETWEEN 0 AND event_count
+        CHECK (event_count BETWEEN 1 AND 1000000000 AND latency_count BETWEEN 0 AND event_count
                AND zero_count BETWEEN 0 AND latency_count
                AND cache_size_count BETWEEN 0 AND event_count),
     CONSTRAINT cache_metrics_edge_latency_check
