@@ -898,3 +898,25 @@ def test_extreme_accepted_edge_rows_do_not_stop_a_tick(conn: Conn) -> None:
     ).fetchone()
     assert row is not None and row["hits"] == 8 * n and row["max_response_time_ms"] == 86_400_000.0
     assert row["p99_response_time_ms"] == 0 and row["percentiles_exact"] is False
+
+
+def test_maintenance_deletes_edge_rows_past_raw_retention(conn: Conn) -> None:
+    impl = f"old-{next(_names)}"
+    kept = _good_row(conn, impl)
+    assert _one(conn, "SELECT cachemon.ingest_edge(%s::jsonb)", json.dumps([kept])) == 1
+    # a row that has aged past raw retention (written with triggers off, as time would)
+    conn.execute("SET session_replication_role = replica")
+    conn.execute(
+        "INSERT INTO cachemon.cache_metrics_edge (bucket, implementation_type, event_type, source,"
+        " event_count) VALUES (date_trunc('day', now()) - interval '9 days', %s, 'hit', 'p', 1)",
+        (impl,),
+    )
+    conn.execute("RESET session_replication_role")
+    conn.execute("SELECT cachemon.run_maintenance()")
+    assert conn.execute(
+        "SELECT bucket FROM cachemon.cache_metrics_edge WHERE implementation_type = %s", (impl,)
+    ).fetchall() == [{"bucket": _one(conn, "SELECT %s::timestamptz", kept["bucket"])}]
+    assert conn.execute("SELECT status, buckets_failed FROM cachemon.tick()").fetchone() == {
+        "status": "done",
+        "buckets_failed": 0,
+    }
