@@ -920,3 +920,41 @@ def test_maintenance_deletes_edge_rows_past_raw_retention(conn: Conn) -> None:
         "status": "done",
         "buckets_failed": 0,
     }
+
+
+def test_collector_edge_batch_with_a_lost_commit_reply_is_stored_once(
+    conn: Conn, db_url: str
+) -> None:
+    """Aggregate mode through a real network fault: the COMMIT of an edge batch reaches the
+    server but its reply is lost; the collector retries the batch under the same id, and
+    the minute is counted once."""
+    from tests.tcpproxy import TcpProxy
+
+    impl = f"lost-{next(_names)}"
+    base = _minute(conn, 4)
+    proxy = TcpProxy(db_url)
+    try:
+        c = Collector(
+            proxy.url, mode="aggregate", flush_interval=0.2, retry_base_delay=0.05
+        ).start()
+        c.record("hit", "warm", impl, 1.0, recorded_at=base - 60)
+        assert c.flush(10)
+        proxy.swallow_next_commit_reply()
+        for i in range(40):
+            c.record("miss", f"k{i}", impl, 2.0 + i, recorded_at=base + i)
+        assert c.flush(30)
+        assert proxy.commits_swallowed == 1
+        stats = c.stats()
+        assert stats.failed_attempts >= 1 and stats.sent == stats.collected == 41
+        assert c.stop()
+    finally:
+        proxy.close()
+    assert conn.execute(
+        "SELECT event_type, sum(event_count) AS n, count(*) AS rows"
+        "  FROM cachemon.cache_metrics_edge WHERE implementation_type = %s"
+        " GROUP BY 1 ORDER BY 1",
+        (impl,),
+    ).fetchall() == [
+        {"event_type": "hit", "n": 1, "rows": 1},
+        {"event_type": "miss", "n": 40, "rows": 1},
+    ]
