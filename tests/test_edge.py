@@ -958,3 +958,42 @@ def test_collector_edge_batch_with_a_lost_commit_reply_is_stored_once(
         {"event_type": "hit", "n": 1, "rows": 1},
         {"event_type": "miss", "n": 40, "rows": 1},
     ]
+
+
+def test_error_breakdown_counts_edge_errors(conn: Conn) -> None:
+    impl = f"errs-{next(_names)}"
+    bucket = _one(conn, "SELECT date_trunc('minute', now()) - interval '2 minutes'")
+    row = {
+        "bucket": bucket.isoformat(),
+        "implementation_type": impl,
+        "event_type": "error",
+        "source": "p",
+        "event_count": 5,
+        "error_types": ["Timeout", "Refused"],
+        "error_counts": [3, 2],
+        "error_samples": ["slow", "no"],
+    }
+    assert _one(conn, "SELECT cachemon.ingest_edge(%s::jsonb)", json.dumps([row])) == 1
+    conn.execute(
+        "SELECT cachemon.ingest_events(%s::jsonb)",
+        (
+            json.dumps(
+                [
+                    {
+                        "implementation_type": impl,
+                        "event_type": "error",
+                        "error_type": "Timeout",
+                        "error_message": "latest",
+                    }
+                ]
+            ),
+        ),
+    )
+    got = conn.execute(
+        "SELECT error_type, errors, last_message FROM cachemon.get_error_breakdown('1 hour', %s)",
+        (impl,),
+    ).fetchall()
+    assert got == [
+        {"error_type": "Timeout", "errors": 4, "last_message": "latest"},
+        {"error_type": "Refused", "errors": 2, "last_message": "no"},
+    ]
