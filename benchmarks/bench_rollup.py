@@ -18,8 +18,11 @@ it at the end. It creates (and drops) database ``cachemon_bench``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -42,6 +45,28 @@ from harness import (  # beside this script
 from psycopg.rows import dict_row
 
 
+def backend_cpu_ms(conn: Conn) -> float | None:
+    """CPU time (user + system) the connection's server process has used so far, from
+    /proc (a server on this machine only; None otherwise). On a machine shared with other
+    jobs, CPU time is steadier than wall time, which includes waiting for a core."""
+    row = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
+    assert row is not None
+    try:
+        fields = Path(f"/proc/{row['pid']}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_timed(conn: Conn, fn: Callable[[], object]) -> tuple[float, float | None]:
+    """Wall and server CPU milliseconds of fn()."""
+    before = backend_cpu_ms(conn)
+    wall = timed(fn)
+    after = backend_cpu_ms(conn)
+    return wall, None if before is None or after is None else after - before
+
+
 def bench_rollup(conn: Conn, events: int) -> None:
     reset(conn)
     conn.execute("UPDATE cachemon._settings SET value = '1000000' WHERE name = 'tick.max_buckets'")
@@ -55,7 +80,9 @@ def bench_rollup(conn: Conn, events: int) -> None:
          GROUP BY 1, 2
     """
     conn.execute(bare_sql).fetchall()  # warm the cache
-    bare = min(timed(lambda: conn.execute(bare_sql).fetchall()) for _ in range(3))
+    bare_runs = [cpu_timed(conn, lambda: conn.execute(bare_sql).fetchall()) for _ in range(3)]
+    bare = min(w for w, _ in bare_runs)
+    bare_cpu = min((c for _, c in bare_runs if c is not None), default=None)
     buckets = conn.execute(
         "SELECT count(*) AS n FROM (SELECT DISTINCT bucket, implementation_type"
         " FROM cachemon._dirty_buckets) AS q"
@@ -67,7 +94,7 @@ def bench_rollup(conn: Conn, events: int) -> None:
         assert row is not None
         result.update(row)
 
-    tick = timed(one_tick)
+    tick, tick_cpu = cpu_timed(conn, one_tick)
     assert result["buckets_left"] == 0
     print(f"1. rollup of {events:,} new events ({buckets and buckets['n']:,} minute buckets):")
     print(f"   bare percentile_cont GROUP BY minute, implementation  {bare:9.1f} ms")
@@ -75,6 +102,11 @@ def bench_rollup(conn: Conn, events: int) -> None:
         f"   tick (minutes + sketches + {result['hours_done']} hours)"
         f"               {tick:9.1f} ms   ratio {tick / bare:.2f}x (target <= 2.5x)"
     )
+    if bare_cpu and tick_cpu is not None:
+        print(
+            f"   server CPU time: bare {bare_cpu:.0f} ms, tick {tick_cpu:.0f} ms"
+            f"   ratio {tick_cpu / bare_cpu:.2f}x (steadier than wall time on a busy machine)"
+        )
 
 
 def bench_empty_tick(conn: Conn, small: int, large: int) -> None:

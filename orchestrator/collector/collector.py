@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.collector import config
+from orchestrator.collector.edge import check_mode, default_source
 from orchestrator.collector.events import (
     EVENT_TYPES,
     MAX_IMPLEMENTATION_LENGTH,
@@ -72,7 +73,12 @@ class Collector(Flusher):
     ``CACHE_METRICS_MAX_BATCH`` (10000), ``CACHE_METRICS_SPOOL_DIR`` (none),
     ``CACHE_METRICS_KEY_MODE`` (hash), ``CACHE_METRICS_STOP_TIMEOUT`` (10 s),
     ``CACHE_METRICS_RETRY_MAX_DELAY`` (30 s), ``CACHE_METRICS_PERMANENT_RETRY_DELAY`` (60 s:
-    the pace of retries after an error a human must fix, e.g. a wrong password).
+    the pace of retries after an error a human must fix, e.g. a wrong password),
+    ``CACHE_METRICS_MODE`` (``events``: every event is a row; ``aggregate``: one edge row per
+    process, minute, implementation and event type, see ``edge.py``) and
+    ``CACHE_METRICS_SAMPLE_RATE`` (aggregate mode, unset by default: when set, every error
+    and this share of the other events are sent as raw events instead of being aggregated,
+    for drill-down).
     """
 
     def __init__(
@@ -91,8 +97,21 @@ class Collector(Flusher):
         retry_base_delay: float = 0.5,
         permanent_retry_delay: float | None = None,
         source: str = "collector",
+        mode: str | None = None,
+        sample_rate: float | None = None,
+        edge_grace: float = 5.0,
+        edge_source: str | None = None,
     ) -> None:
         env = config
+        self.mode = check_mode(mode or os.environ.get("CACHE_METRICS_MODE", "").strip() or "events")
+        if sample_rate is None:
+            sample_rate = env.env_value("CACHE_METRICS_SAMPLE_RATE", float, -1.0, "a number")
+            sample_rate = None if sample_rate == -1.0 else sample_rate
+        self.sample_rate = None if sample_rate is None else config.share("sample_rate", sample_rate)
+        self.edge_grace = config.positive_float("edge_grace", edge_grace)
+        self.edge_source = edge_source or default_source()
+        if not 1 <= len(self.edge_source) <= 128:
+            raise ValueError(f"edge_source: 1 to 128 characters, got {self.edge_source!r}")
         self.enabled = (
             env.env_bool("CACHE_METRICS_ENABLED", True) if enabled is None else bool(enabled)
         )

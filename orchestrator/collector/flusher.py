@@ -21,7 +21,7 @@ from orchestrator.collector.events import Event
 from orchestrator.collector.health import describe
 from orchestrator.collector.outbox import Outbox
 from orchestrator.collector.spool import SpoolFile
-from orchestrator.collector.state import _Item, _MemBatch
+from orchestrator.collector.state import _EdgeBatch, _Item, _MemBatch
 from orchestrator.errors import CachemonError, DatabaseUnavailable, InvalidInput
 
 log = logging.getLogger("cachemon.collector")
@@ -57,6 +57,7 @@ class Flusher(Outbox):
                 or now >= next_flush
                 or self._flush_done < self._flush_requested
                 or bool(self._outbox)
+                or bool(self._edge_out)
             )
             if not due:
                 continue
@@ -110,11 +111,88 @@ class Flusher(Outbox):
             time.sleep(min(remaining, delay * random.uniform(0.5, 1.0)))
             delay = min(delay * 2, self.retry_max_delay)
         self._final_spool()
+        lost = sum(i.events for i in self._edge_out)
+        if lost:
+            # Edge batches live in memory only: what the database did not take by the
+            # deadline is counted, and said, as lost.
+            self._edge_out.clear()
+            self._dropped += lost
+            self._lost_at_stop += lost
+            log.warning(
+                "cachemon collector stopped with %d aggregated events not stored, dropped "
+                "because %s",
+                lost,
+                self._health.reason(),
+            )
         if self._writer is not None:
             self._writer.close()
 
     def _deliver_all(self) -> bool:
-        """Deliver the outbox, then the buffer, in order. False when the database failed."""
+        """Deliver the outbox, then the buffer, in order, then (aggregate mode) the edge
+        rows of closed minutes. False when the database failed."""
+        if self.mode == "aggregate":
+            self._fold()
+            return self._deliver_events() and self._deliver_edge()
+        return self._deliver_events()
+
+    def _fold(self) -> None:
+        """Aggregate mode: fold the buffer into the open minutes and close the minutes that
+        ended ``edge_grace`` seconds ago (all of them when stopping).
+
+        With ``sample_rate`` set, every error and that share of the other events stay raw
+        events instead (a split of the same events between raw and edge rows, which tick()
+        merges into the same minute rows), for drill-down."""
+        with self._lock:
+            buf = self._buf
+            events = [buf.popleft() for _ in range(len(buf))]
+            self._taken += len(events)
+            self._limit = self.max_buffer
+        rate = self.sample_rate
+        keep: list[Event] = []
+        edge = self._edge
+        for event in events:
+            if rate is not None and (event[1] == "error" or random.random() < rate):
+                keep.append(event)
+            else:
+                edge.add(event)
+        if keep:
+            with self._lock:
+                for i in range(0, len(keep), self.max_batch):
+                    self._outbox.append(_MemBatch(uuid.uuid4(), keep[i : i + self.max_batch]))
+        closed = edge.take(None if self._stopping else _time() - self.edge_grace)
+        for i in range(0, len(closed), 1000):
+            part = closed[i : i + 1000]
+            self._edge_out.append(
+                _EdgeBatch(uuid.uuid4(), [row for row, _ in part], sum(n for _, n in part))
+            )
+
+    def _deliver_edge(self) -> bool:
+        """Store the edge batches in order, each once (same id on every retry)."""
+        while self._edge_out:
+            item = self._edge_out[0]
+            assert self._writer is not None
+            try:
+                self._writer.write_edge(item.batch_id, item.rows)
+            except InvalidInput as exc:
+                self._rejected += item.events
+                self._health.rejected(exc)
+                log.error("cachemon refused %d edge rows (%s)", len(item.rows), exc)
+            except Exception as exc:
+                if not isinstance(exc, CachemonError):
+                    log.exception("cachemon collector: unexpected error while sending")
+                self._failure = exc
+                self._failed += 1
+                if self._writer is not None and not isinstance(exc, DatabaseUnavailable):
+                    self._writer.close()
+                return False
+            else:
+                self._sent += item.events
+                self._batches_sent += 1
+                self._last_flush_at = _time()
+            self._edge_out.popleft()
+        return True
+
+    def _deliver_events(self) -> bool:
         while True:
             with self._lock:
                 if self._outbox:

@@ -15,6 +15,7 @@ INSERT). Owners and superusers COPY straight into the table.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Sequence
 from typing import Any, Literal
 from uuid import UUID
@@ -161,3 +162,27 @@ class BatchWriter:
                     self.close()
             raise error from exc
         return "stored"
+
+    def write_edge(self, batch_id: UUID, rows: Sequence[dict[str, Any]]) -> WriteResult:
+        """Store edge rows (aggregate mode) as batch ``batch_id``, once, through
+        ``cachemon.ingest_edge``: the batch id and the rows commit together; a batch id
+        already stored with the same rows returns 0 (``duplicate``). Errors as ``write``."""
+        self.connect()
+        conn = self._conn
+        assert conn is not None
+        try:
+            row = conn.execute(
+                "SELECT cachemon.ingest_edge(%s::jsonb, %s)", (json.dumps(list(rows)), batch_id)
+            ).fetchone()
+            conn.commit()
+        except psycopg.Error as exc:
+            error = translate(exc)
+            if conn.closed or isinstance(exc, psycopg.OperationalError):
+                self.close()
+            else:
+                try:
+                    conn.rollback()
+                except psycopg.Error:
+                    self.close()
+            raise error from exc
+        return "stored" if row and row[0] else "duplicate"

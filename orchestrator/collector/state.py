@@ -11,7 +11,9 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from orchestrator.collector.edge import EdgeAggregator
 from orchestrator.collector.events import Event
 from orchestrator.collector.health import Health
 from orchestrator.collector.sink import BatchWriter
@@ -23,6 +25,15 @@ class _MemBatch:
     batch_id: uuid.UUID
     events: list[Event]
     keys_ready: bool = False
+
+
+@dataclass
+class _EdgeBatch:
+    """Edge rows of closed minutes (aggregate mode), sent as one batch under one id."""
+
+    batch_id: uuid.UUID
+    rows: list[dict[str, Any]]
+    events: int  # the events these rows stand for
 
 
 _Item = _MemBatch | SpoolFile
@@ -45,6 +56,10 @@ class CollectorState:
     spool_dir: Path | None
     database_url: str | None
     source: str
+    mode: str
+    sample_rate: float | None
+    edge_grace: float
+    edge_source: str
     _full_keys: bool
     _known_impls: set[str]
     _thread: threading.Thread | None
@@ -77,3 +92,7 @@ class CollectorState:
         self._logged_problems: set[tuple[str, str, int]] = set()
         self._failure: Exception | None = None  # the error of the last failed delivery
         self._last_flush_at: float | None = None
+        # Aggregate mode: open minutes, and edge batches waiting to be stored (in order).
+        self._edge = EdgeAggregator(self.edge_source)
+        self._edge_out: deque[_EdgeBatch] = deque()
+        self._sample_seq = 0

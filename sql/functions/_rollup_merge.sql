@@ -19,7 +19,8 @@ BEGIN
      * down: hours from cache_metrics_1min into cache_metrics_1hour (percentiles from the
      * merged sketch), UTC days from cache_metrics_1hour into _cache_metrics_1day. Sums and
      * maxima, and the sketches merged by one flat unnest(keys, counts) ... GROUP BY bucket,
-     * implementation, key (equal to cachemon.sketch_merge, without a PL/pgSQL call per row).
+     * implementation, key (equal to cachemon.sketch_merge, without a PL/pgSQL call per row);
+     * a coarse row is latency_sketch_converted when any of its finer rows is.
      * Stored with cachemon._rollup_store; a bucket without rows below loses its row. Returns
      * the rows written or deleted.
      *
@@ -50,7 +51,7 @@ BEGIN
             SELECT h.bucket AS coarse, m.implementation_type, m.hits, m.misses, m.sets,
                    m.evictions, m.errors, m.total_events, m.latency_count, m.latency_sum,
                    m.max_response_time_ms, m.cache_size_count, m.cache_size_sum,
-                   m.max_cache_size, m.latency_sketch
+                   m.max_cache_size, m.latency_sketch, m.latency_sketch_converted
               FROM h
               JOIN cachemon.%1$I AS m
                 ON m.implementation_type = h.implementation_type
@@ -71,7 +72,8 @@ BEGIN
                    pg_catalog.sum(m.cache_size_sum) AS cache_size_sum,
                    pg_catalog.max(m.max_cache_size) AS max_cache_size,
                    pg_catalog.count(m.latency_sketch) AS sketches,
-                   pg_catalog.sum((m.latency_sketch).zero_count)::bigint AS zero_count
+                   pg_catalog.sum((m.latency_sketch).zero_count)::bigint AS zero_count,
+                   pg_catalog.bool_or(m.latency_sketch_converted) AS converted
               FROM mins AS m
              GROUP BY m.coarse, m.implementation_type
         ), merged AS (
@@ -102,7 +104,7 @@ BEGIN
                            q.bucket, q.implementation_type, q.hits, q.misses, q.sets, q.evictions,
                            q.errors, q.total_events, q.latency_count, q.latency_sum, q.max_rt,
                            q.cache_size_count, q.cache_size_sum, q.max_cache_size, q.sketch,
-                           q.pct[1], q.pct[2], q.pct[3])::cachemon._rollup_row)
+                           q.pct[1], q.pct[2], q.pct[3], NULL, q.converted)::cachemon._rollup_row)
                   FROM q)
         $sql$, v_source)
       INTO v_keys, v_impls, v_rows

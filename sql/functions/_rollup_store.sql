@@ -14,11 +14,12 @@ DECLARE
     v_cols    text[] := ARRAY['bucket', 'implementation_type', 'hits', 'misses', 'sets',
         'evictions', 'errors', 'total_events', 'latency_count', 'latency_sum',
         'max_response_time_ms', 'cache_size_count', 'cache_size_sum', 'max_cache_size',
-        'latency_sketch', 'updated_at'];
+        'latency_sketch', 'latency_sketch_converted', 'updated_at'];
     v_exprs   text[] := ARRAY['r.bucket', 'r.implementation_type', 'r.hits', 'r.misses',
         'r.sets', 'r.evictions', 'r.errors', 'r.total_events', 'r.latency_count',
         'r.latency_sum', 'r.max_response_time_ms', 'r.cache_size_count', 'r.cache_size_sum',
-        'r.max_cache_size', 'r.latency_sketch', 'pg_catalog.clock_timestamp()'];
+        'r.max_cache_size', 'r.latency_sketch', 'coalesce(r.latency_sketch_converted, false)',
+        'pg_catalog.clock_timestamp()'];
     v_rows    integer;
 BEGIN
     /*
@@ -28,8 +29,9 @@ BEGIN
      * without events left loses its row). The 1-minute and 1-hour tables also get the
      * columns derived from the sums (the contract's definitions): hit_rate = 100 * hits /
      * (hits + misses), error_rate = 100 * errors / (hits + misses + sets + errors),
-     * avg_response_time_ms, the three percentiles as given, avg_cache_size. Returns the rows
-     * written or deleted.
+     * avg_response_time_ms, the three percentiles as given, avg_cache_size; the 1-minute
+     * table also percentiles_exact (raw events only, or from the sketch with edge rows), and
+     * every level latency_sketch_converted. Returns the rows written or deleted.
      *
      * Dynamic SQL only for the table name, from a fixed list (format %I); every value is a
      * parameter. Arithmetic is safe for every value the domains of cache_metrics admit
@@ -49,6 +51,10 @@ BEGIN
             'r.latency_sum / NULLIF(r.latency_count, 0)',
             'r.p50_response_time_ms', 'r.p95_response_time_ms', 'r.p99_response_time_ms',
             '(r.cache_size_sum / NULLIF(r.cache_size_count, 0))::double precision'];
+    END IF;
+    IF p_table = 'cache_metrics_1min' THEN
+        v_cols := v_cols || ARRAY['percentiles_exact'];
+        v_exprs := v_exprs || ARRAY['r.percentiles_exact'];
     END IF;
 
     EXECUTE pg_catalog.format(

@@ -45,7 +45,8 @@ BEGIN
      * 2. Deletes cache_metrics_1min / _1hour rows past retention.1min / retention.1hour, the
      *    internal day rows (_cache_metrics_1day) of days past retention.1hour (the day the
      *    cutoff cuts is rebuilt from its remaining hours), stored batch ids past raw retention
-     *    plus a day (_forget_ingested_batches) and old cron.job_run_details rows
+     *    plus a day (_forget_ingested_batches), edge rows (cache_metrics_edge) of UTC days
+     *    that ended before p_now - retention.raw, and old cron.job_run_details rows
      *    (cachemon._purge_cron_history). Row locks only.
      * 3. Reports rows still in the default partition (e.g. older than any kept day).
      * 4. Last, drops whole partitions whose day ended before p_now - retention.raw (never a
@@ -121,6 +122,11 @@ BEGIN
     PERFORM cachemon._rollup_days(pg_catalog.array_agg(d.bucket), pg_catalog.array_agg(d.implementation_type))
        FROM cachemon._cache_metrics_1day AS d
       WHERE d.bucket < v_now - cachemon._setting('retention.1hour')::interval;
+    -- Edge rows (pre-aggregated raw events) follow raw retention by whole UTC days, as the
+    -- partitions do; the marks their delete queues are of days tick() discards. Not reported
+    -- in maintenance_result (the result type is the contract).
+    DELETE FROM cachemon.cache_metrics_edge AS e
+     WHERE e.bucket < pg_catalog.date_bin('1 day', v_cutoff, '2000-01-01 00:00:00+00');
     -- Batch ids (kept as long as a retry could still be accepted) and pg_cron history.
     v_result.batch_ids_deleted := cachemon._forget_ingested_batches(v_now);
     v_result.cron_runs_deleted := cachemon._purge_cron_history(v_now);
@@ -166,7 +172,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon.run_maintenance(timestamptz) IS
-    'Partitions and retention (p_now within [now() - retention.raw, now() + 1 day]): premakes daily partitions of cache_metrics (moving rows out of the default partition), drops days past retention.raw, trims cache_metrics_1min/_1hour (and the internal _cache_metrics_1day), stored batch ids and cron.job_run_details. Partition DDL in short steps, each waiting at most lock_timeout = 1s (status partial when one is skipped); drops come last so ingest is blocked only by them. SECURITY DEFINER: partition DDL needs the table owner; p_now is bounded. Returns a cachemon.maintenance_result.';
+    'Partitions and retention (p_now within [now() - retention.raw, now() + 1 day]): premakes daily partitions of cache_metrics (moving rows out of the default partition), drops days past retention.raw, trims cache_metrics_1min/_1hour (and the internal _cache_metrics_1day), edge rows past raw retention, stored batch ids and cron.job_run_details. Partition DDL in short steps, each waiting at most lock_timeout = 1s (status partial when one is skipped); drops come last so ingest is blocked only by them. SECURITY DEFINER: partition DDL needs the table owner; p_now is bounded. Returns a cachemon.maintenance_result.';
 
 REVOKE ALL ON FUNCTION cachemon.run_maintenance(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.run_maintenance(timestamptz) TO cachemon_admin;

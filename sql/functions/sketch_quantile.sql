@@ -11,7 +11,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon.sketch_quantile(cachemon.ddsketch, double precision) IS
-    'One quantile (0..1) of a cachemon.ddsketch, within 0.9% of percentile_disc over the same events. p95 of a range: SELECT cachemon.sketch_quantile(cachemon.sketch_merge(latency_sketch), 0.95) FROM cachemon.cache_metrics_1min WHERE bucket >= ... AND implementation_type = ...';
+    'One quantile (0..1) of a cachemon.ddsketch, within 0.55% of percentile_disc over the same events (1.5% for a sketch flagged latency_sketch_converted). p95 of a range: SELECT cachemon.sketch_quantile(cachemon.sketch_merge(latency_sketch), 0.95) FROM cachemon.cache_metrics_1min WHERE bucket >= ... AND implementation_type = ...';
 
 REVOKE ALL ON FUNCTION cachemon.sketch_quantile(cachemon.ddsketch, double precision) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.sketch_quantile(cachemon.ddsketch, double precision)

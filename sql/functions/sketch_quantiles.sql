@@ -18,7 +18,7 @@ BEGIN
      * Quantiles of a sketch, one per element of p_quantiles, in that order. The rank follows
      * percentile_disc exactly: the first value whose position (1-based) is at least
      * ceil(q * n), computed in double precision as PostgreSQL does; so the estimate is the key
-     * value of the very event percentile_disc would return, within the sketch's 0.9%.
+     * value of the very event percentile_disc would return, within the sketch's 0.55%.
      * Zeros come first and are returned as 0. A NULL or empty sketch gives NULL elements.
      *
      * One pass over the keys: sorted distinct keys and their running counts as two arrays
@@ -60,7 +60,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon.sketch_quantiles(cachemon.ddsketch, double precision[]) IS
-    'Quantiles (each between 0 and 1) of a cachemon.ddsketch, in the order asked, with percentile_disc''s rank rule; within 0.9% of percentile_disc over the same events. NULL elements for an empty sketch.';
+    'Quantiles (each between 0 and 1) of a cachemon.ddsketch, in the order asked, with percentile_disc''s rank rule; within 0.55% of percentile_disc over the same events (1.5% for a sketch flagged latency_sketch_converted). NULL elements for an empty sketch.';
 
 REVOKE ALL ON FUNCTION cachemon.sketch_quantiles(cachemon.ddsketch, double precision[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.sketch_quantiles(cachemon.ddsketch, double precision[])
