@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from orchestrator.collector.events import (
     MAX_RESPONSE_TIME_MS,
@@ -30,8 +31,28 @@ from orchestrator.collector.events import (
     check_response_time,
 )
 
-if TYPE_CHECKING:
-    from orchestrator.collector.collector import Collector
+
+class _Bound(Protocol):
+    """What a recorder uses of its collector (orchestrator.collector.Collector)."""
+
+    enabled: bool
+    batch_size: int
+    _buf: deque[Any]
+    _limit: int
+    _full_keys: bool
+
+    def _learn_impl(self, value: object) -> None: ...
+    def _after_append(self, n: int) -> None: ...
+    def record_cache_error(
+        self,
+        cache_key: Any,
+        implementation_type: str,
+        error_type: str,
+        error_message: str | None = ...,
+        response_time_ms: float | None = ...,
+        cache_size: int | None = ...,
+    ) -> None: ...
+
 
 _RT_LIMIT = math.nextafter(MAX_RESPONSE_TIME_MS, math.inf)
 _SIZE_LIMIT = 2**63
@@ -54,7 +75,7 @@ class Recorder:
     evict: Verb
     error: Verb
 
-    def __init__(self, collector: Collector, implementation_type: str) -> None:
+    def __init__(self, collector: _Bound, implementation_type: str) -> None:
         check_implementation_type(implementation_type)
         self.collector = collector
         self.implementation_type = implementation_type
@@ -72,7 +93,7 @@ class Recorder:
         return f"Recorder({self.implementation_type!r})"
 
 
-def _verb(collector: Collector, impl: str, event_type: str) -> Verb:
+def _verb(collector: _Bound, impl: str, event_type: str) -> Verb:
     append = collector._buf.append
     buf_len = collector._buf.__len__
     full_keys = collector._full_keys
@@ -83,17 +104,34 @@ def _verb(collector: Collector, impl: str, event_type: str) -> Verb:
     hi = _RT_LIMIT
     size_hi = _SIZE_LIMIT
 
+    fast_keys = not full_keys
+
+    def checked(cache_key: Any, rt: Any, size: Any) -> tuple[Any, float | None, int | None]:
+        # The collector verbs' checks, in their order (the same errors, the same values).
+        if rt is not None and not (type(rt) is float and lo <= rt < hi):
+            rt = check_response_time(rt)
+        if size is not None and not (type(size) is int and 0 <= size < size_hi):
+            size = check_cache_size(size)
+        if cache_key is not None and (full_keys or type(cache_key) is not str):
+            check_cache_key(cache_key, full_keys)
+        return cache_key, rt, size
+
     def record(
         cache_key: Any, response_time_ms: float | None = None, cache_size: int | None = None
     ) -> None:
-        if response_time_ms is not None and not (
-            type(response_time_ms) is float and lo <= response_time_ms < hi
+        # One test for the common case (a float latency in range, an int size, a str key in
+        # hash mode, or None for any of them); anything else takes the verbs' checks.
+        if not (
+            (
+                (type(response_time_ms) is float and lo <= response_time_ms < hi)
+                or response_time_ms is None
+            )
+            and ((type(cache_size) is int and 0 <= cache_size < size_hi) or cache_size is None)
+            and ((type(cache_key) is str and fast_keys) or cache_key is None)
         ):
-            response_time_ms = check_response_time(response_time_ms)
-        if cache_size is not None and not (type(cache_size) is int and 0 <= cache_size < size_hi):
-            cache_size = check_cache_size(cache_size)
-        if cache_key is not None and (full_keys or type(cache_key) is not str):
-            check_cache_key(cache_key, full_keys)
+            cache_key, response_time_ms, cache_size = checked(
+                cache_key, response_time_ms, cache_size
+            )
         append((now(), event_type, impl, cache_key, response_time_ms, cache_size, None, None))
         n = buf_len()
         if n == batch_size or n >= collector._limit:
@@ -106,7 +144,7 @@ def _verb(collector: Collector, impl: str, event_type: str) -> Verb:
     return record
 
 
-def _error_verb(collector: Collector, impl: str) -> Verb:
+def _error_verb(collector: _Bound, impl: str) -> Verb:
     record_error = collector.record_cache_error
 
     def error(
