@@ -10,7 +10,9 @@ genuineness check of Supabase's realtime.send runs once per rollup statement (it
 a bulk rollup's time). tick no longer reruns the auditor when it rolled up nothing and the
 auditor already judged the minute of p_now (an idle tick cost the auditor's run, which grows
 with the traffic in its windows). A downgrade drops the UPDATE trigger and puts back the 0006
-copy of the push function (the row trigger) and the 0005 copy of tick.
+copy of the push function (the row trigger), the 0005 copy of tick and the 0005 copy of
+_rollup_minutes. _rollup_minutes runs with work_mem 64MB: its sort of a day's backlog (1M
+events) spilled to disk at the default 4MB.
 
 The SQL this revision runs lives in the folder of the same name (see alembic/README.md).
 """
