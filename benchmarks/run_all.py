@@ -19,6 +19,7 @@ SCRIPTS = [
     "bench_ingest.py",
     "bench_maintenance.py",
     "bench_dashboard.py",
+    "bench_capacity.py",  # the longest: steps of 5 minutes, then a 30-minute hold per size
 ]
 
 
