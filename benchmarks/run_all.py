@@ -21,6 +21,7 @@ SCRIPTS = [
     "bench_dashboard.py",
     "bench_dashboard_load.py",
     "bench_notify.py",
+    "bench_capacity.py",  # the longest: steps of 5 minutes, then a 30-minute hold per size
 ]
 
 

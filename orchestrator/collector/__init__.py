@@ -17,6 +17,7 @@ from orchestrator.collector.api import (
 )
 from orchestrator.collector.collector import Collector
 from orchestrator.collector.instrument import InstrumentedCache, Operation
+from orchestrator.collector.recorder import Recorder
 from orchestrator.collector.stats import CollectorStats
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "CollectorStats",
     "InstrumentedCache",
     "Operation",
+    "Recorder",
     "get_collector",
     "get_collector_stats",
     "instrument",

@@ -239,6 +239,7 @@ def encode_rows(events: Iterable[Event], batch_id: UUID, chunk_rows: int = 5000)
     batch_tail = _LEN.pack(16) + batch_id.bytes
     no_error_tail = _NULL + _NULL + batch_tail
     heads: dict[tuple[str, str], bytes] = {}
+    keys: dict[str, bytes] = {}  # a batch's keys repeat (hashed keys: 16 hex digits)
     pack_ts, pack_f8, pack_i8, pack_len = _ROW_AND_TS.pack, _F8.pack, _I8.pack, _LEN.pack
     out: list[bytes] = [COPY_HEADER]
     append = out.append
@@ -249,8 +250,14 @@ def encode_rows(events: Iterable[Event], batch_id: UUID, chunk_rows: int = 5000)
         if key is None:
             kb = _NULL
         else:
-            data = key.encode("utf-8", "replace")
-            kb = pack_len(len(data)) + data
+            cached = keys.get(key)
+            if cached is None:
+                data = key.encode("utf-8", "replace")
+                kb = pack_len(len(data)) + data
+                if len(keys) < 65_536:
+                    keys[key] = kb
+            else:
+                kb = cached
         append(
             b"".join(
                 (

@@ -43,10 +43,39 @@ def key_function(mode: str) -> Callable[[str | bytes], str | None]:
     return lambda key: None
 
 
+# Hashes of recent short keys: a cache's keys repeat, and BLAKE2b of a key costs about as much
+# as encoding its whole row for COPY. Bounded (entries and key length: at most about 4 MB of
+# keys, which the buffer held anyway); emptied when full, never evicted one by one.
+_HASHED: dict[str, str] = {}
+_HASHED_MAX_ENTRIES = 16_384
+_HASHED_MAX_KEY = 256
+
+
+def _hash_keys(events: Sequence[Event]) -> list[Event]:
+    cache = _HASHED
+    get = cache.get
+    out: list[Event] = []
+    append = out.append
+    for t, et, impl, key, rt, size, ety, emsg in events:
+        if key is not None:
+            stored = get(key) if type(key) is str else None
+            if stored is None:
+                stored = hash_key(key)
+                if type(key) is str and len(key) <= _HASHED_MAX_KEY:
+                    if len(cache) >= _HASHED_MAX_ENTRIES:
+                        cache.clear()
+                    cache[key] = stored
+            key = stored
+        append((t, et, impl, key, rt, size, ety, emsg))
+    return out
+
+
 def apply_key_mode(events: Sequence[Event], mode: str) -> list[Event]:
     """The events with their keys in stored form (the same tuples when nothing changes)."""
     if mode == "full" and all(type(e[3]) is not bytes for e in events):
         return list(events)
+    if mode == "hash":
+        return _hash_keys(events)
     fn = key_function(mode)
     return [
         (t, et, impl, None if key is None else fn(key), rt, size, ety, emsg)

@@ -5,6 +5,11 @@ SET search_path = pg_catalog, pg_temp
 -- Large, uncertain cost estimates (row counts of a LATERAL per run) would make PostgreSQL
 -- JIT-compile this statement: 50-400 ms of compilation for tens of milliseconds of work.
 SET jit = off
+-- The raw rows are sorted by (minute, implementation) for the group aggregate: at the default
+-- 4MB the sort of a day's backlog (1M events) spills to disk (EXPLAIN: external merge). tick runs
+-- one at a time (its advisory lock) and claims at most tick.max_buckets buckets, so this
+-- bounds the memory of one statement of one backend.
+SET work_mem = '64MB'
 AS $function$
 DECLARE
     v_rows cachemon._rollup_row[];

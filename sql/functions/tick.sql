@@ -50,7 +50,13 @@ BEGIN
      *    bucket is queued again (a later tick retries it once the cause is fixed), counted in
      *    buckets_failed, its first error in failure, and reported with a WARNING.
      * 5. Calls cachemon.run_auditor(p_now) when that function exists (looked up with
-     *    to_regprocedure, so this revision does not depend on the auditor's). An error of the
+     *    to_regprocedure, so this revision does not depend on the auditor's), unless this
+     *    tick rolled up nothing and the auditor already judged the minute of p_now (a row
+     *    of _audit_state with that last_window_end): its windows end at that minute and
+     *    their minute rows are unchanged, and a second run in a minute counts nothing again.
+     *    An idle tick then costs the claim, not the auditor (whose cost grows with the
+     *    traffic of its windows); a person's resolve or a new baseline is judged at the next
+     *    minute. Result auditor = 'skipped: minute already judged'. An error of the
      *    auditor is caught in a subtransaction and reported in the result's auditor field
      *    (and as a WARNING): the rollups of this tick still commit.
      *
@@ -154,7 +160,15 @@ BEGIN
       INTO v_result.buckets_left, v_result.oldest_pending
       FROM (SELECT DISTINCT d.bucket, d.implementation_type FROM cachemon._dirty_buckets AS d) AS q;
 
-    IF pg_catalog.to_regprocedure('cachemon.run_auditor(timestamptz)') IS NOT NULL THEN
+    IF pg_catalog.to_regprocedure('cachemon.run_auditor(timestamptz)') IS NULL THEN
+        NULL;
+    ELSIF v_buckets IS NULL AND EXISTS (
+            SELECT FROM cachemon._audit_state AS s
+             WHERE s.last_window_end >= pg_catalog.date_trunc('minute', v_now, 'UTC')) THEN
+        -- Nothing rolled up and this minute already judged: the auditor's input (the minute
+        -- rows of windows ending at this minute) is what its last run read.
+        v_result.auditor := 'skipped: minute already judged';
+    ELSE
         BEGIN
             EXECUTE 'SELECT cachemon.run_auditor($1)' USING v_now;
             v_result.auditor := 'ran';
@@ -171,7 +185,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon.tick(timestamptz) IS
-    'Roll up (p_now within [now() - retention.raw, now() + 1 day]): recompute the queued (minute, implementation) buckets from raw events into cache_metrics_1min (exact percentiles, latency sketch), their hours into cache_metrics_1hour (merged sketches) and the days of those hours into _cache_metrics_1day, then call cachemon.run_auditor(p_now) if it exists. At most tick.max_buckets buckets per call, the hour up to p_now newest first, then the others oldest first (a backfill never delays the current minute); a bucket that fails is reported (buckets_failed, failure, a WARNING) and stays queued while the others advance; skips on a standby or while another tick runs (status busy). Returns a cachemon.tick_result.';
+    'Roll up (p_now within [now() - retention.raw, now() + 1 day]): recompute the queued (minute, implementation) buckets from raw events into cache_metrics_1min (exact percentiles, latency sketch), their hours into cache_metrics_1hour (merged sketches) and the days of those hours into _cache_metrics_1day, then call cachemon.run_auditor(p_now) if it exists (not when nothing was rolled up and the minute of p_now was already judged). At most tick.max_buckets buckets per call, the hour up to p_now newest first, then the others oldest first (a backfill never delays the current minute); a bucket that fails is reported (buckets_failed, failure, a WARNING) and stays queued while the others advance; skips on a standby or while another tick runs (status busy). Returns a cachemon.tick_result.';
 
 REVOKE ALL ON FUNCTION cachemon.tick(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.tick(timestamptz) TO cachemon_admin;
