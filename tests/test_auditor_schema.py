@@ -132,7 +132,7 @@ def test_published_tables_accept_update_and_delete(
     assert row == {"pubname": "cachemon_realtime"}
     conn.execute(
         "INSERT INTO cachemon.cache_metrics_1min (bucket, implementation_type)"
-        " VALUES ('2026-01-01', 'x')"
+        " VALUES (date_trunc('minute', now()), 'x')"
     )
     conn.execute("UPDATE cachemon.cache_metrics_1min SET hits = 0")
     conn.execute("UPDATE cachemon.cache_auditor_observations SET occurrences = 1")

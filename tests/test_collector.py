@@ -103,7 +103,8 @@ def test_events_carry_record_time_not_flush_time(db_url: str) -> None:
 
 
 def test_record_with_an_explicit_time_for_replays(db_url: str) -> None:
-    at = datetime(2026, 11, 28, 12, 30, 15, tzinfo=UTC)
+    # An hour ago, to the second: within retention.raw whatever the date.
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     c = Collector(db_url, key_mode="full", **FAST).start()
     c.record("miss", "k1", "legacy", 12.5, 7, recorded_at=at)
     c.record("error", "k2", "new", error_type="Timeout", recorded_at=at.timestamp() + 1)

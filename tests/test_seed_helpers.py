@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +36,7 @@ def test_calculate_hit_rate_refuses_negative_counts(conn: Any) -> None:
         conn.execute("SELECT cachemon.calculate_hit_rate(-1, 3)")
 
 
-def _minute(conn: Any, bucket: str, impl: str, **counts: int) -> None:
+def _minute(conn: Any, bucket: datetime, impl: str, **counts: int) -> None:
     hits, misses = counts.get("hits", 0), counts.get("misses", 0)
     sets, evictions, errors = counts.get("sets", 0), counts.get("evictions", 0), 0
     conn.execute(
@@ -59,13 +60,15 @@ def _minute(conn: Any, bucket: str, impl: str, **counts: int) -> None:
 
 
 def test_summary_sums_the_window_per_implementation(conn: Any) -> None:
-    _minute(conn, "2026-03-01 10:00+00", "new", hits=8, misses=2)
-    _minute(conn, "2026-03-01 10:01+00", "new", hits=2, misses=8, sets=5)
-    _minute(conn, "2026-03-01 10:01+00", "legacy", hits=1, misses=0)
-    _minute(conn, "2026-03-01 09:00+00", "new", hits=100, misses=0)  # outside the window
+    # Two hours ago on the hour (times derive from the clock, within every bound).
+    base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    _minute(conn, base, "new", hits=8, misses=2)
+    _minute(conn, base + timedelta(minutes=1), "new", hits=2, misses=8, sets=5)
+    _minute(conn, base + timedelta(minutes=1), "legacy", hits=1, misses=0)
+    _minute(conn, base - timedelta(hours=1), "new", hits=100, misses=0)  # outside the window
+    p_now = base + timedelta(minutes=5, seconds=30)
     rows = conn.execute(
-        "SELECT * FROM cachemon.get_cache_performance_summary(NULL, '30 minutes',"
-        " '2026-03-01 10:05:30+00')"
+        "SELECT * FROM cachemon.get_cache_performance_summary(NULL, '30 minutes', %s)", (p_now,)
     ).fetchall()
     assert [r["implementation_type"] for r in rows] == ["legacy", "new"]
     new = rows[1]
@@ -73,8 +76,8 @@ def test_summary_sums_the_window_per_implementation(conn: Any) -> None:
     assert new["hit_rate"] == 50
     assert new["avg_response_time_ms"] == pytest.approx(10.0)
     one = conn.execute(
-        "SELECT hits FROM cachemon.get_cache_performance_summary('legacy', '30 minutes',"
-        " '2026-03-01 10:05:30+00')"
+        "SELECT hits FROM cachemon.get_cache_performance_summary('legacy', '30 minutes', %s)",
+        (p_now,),
     ).fetchall()
     assert one == [{"hits": 1}]
 
