@@ -267,9 +267,9 @@ def test_cachemon_admin_manages_pg_cron_and_jobs_do_not_run_as_superuser(
     with psycopg.connect(admin_url, autocommit=True, row_factory=dict_row) as admin:
         try:
             jobs = admin.execute("SELECT * FROM cachemon.schedule_jobs()").fetchall()
-            assert len(jobs) == 3
+            assert len(jobs) == 4  # tick, maintenance, cron cleanup, auditor check
             assert admin.execute("SELECT cachemon._purge_cron_history()").fetchone() is not None
-            assert admin.execute("SELECT cachemon.unschedule_jobs() AS n").fetchone() == {"n": 3}
+            assert admin.execute("SELECT cachemon.unschedule_jobs() AS n").fetchone() == {"n": 4}
         finally:
             admin.execute("SELECT * FROM cachemon.schedule_jobs()")
     with psycopg.connect(cron_db_url, row_factory=dict_row) as owner:
