@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -110,6 +111,10 @@ class CheckResult:
     current: tuple[str, ...]
     head: str
     drift: list[str] = field(default_factory=list)
+    # The auditor's last failure (cachemon._auditor_health) while it fails; None when its
+    # last run succeeded or the role may not read it.
+    auditor_failure: str | None = None
+    auditor_failing_since: datetime | None = None
 
     @property
     def behind(self) -> bool:
@@ -117,7 +122,7 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
-        return not self.behind and not self.drift
+        return not self.behind and not self.drift and self.auditor_failure is None
 
 
 def function_drift(conn: psycopg.Connection[Any], revision: str | None = None) -> list[str]:
@@ -146,7 +151,33 @@ def check(url: str | None = None) -> CheckResult:
     if not result.behind:
         with translated(), psycopg.connect(libpq_url(sqlalchemy_url(url))) as conn:
             result.drift = function_drift(conn)
+            result.auditor_failure, result.auditor_failing_since = auditor_health(conn)
     return result
+
+
+def auditor_health(conn: psycopg.Connection[Any]) -> tuple[str | None, datetime | None]:
+    """The auditor's current failure and since when (cachemon._auditor_health), or
+    (None, None) when its last run succeeded, or the table is absent or not readable by
+    this role (any role may run the check)."""
+    row = (
+        conn.execute(
+            "SELECT h.failure, h.failing_since FROM cachemon._auditor_health AS h"
+            " WHERE pg_catalog.has_table_privilege('cachemon._auditor_health', 'SELECT')"
+        ).fetchone()
+        if _readable(conn)
+        else None
+    )
+    if row is None:
+        return None, None
+    return row[0], row[1]
+
+
+def _readable(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute(
+        "SELECT pg_catalog.to_regclass('cachemon._auditor_health') IS NOT NULL"
+        " AND pg_catalog.has_table_privilege('cachemon._auditor_health', 'SELECT')"
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def build_from_current_sql(conn: psycopg.Connection[Any]) -> None:

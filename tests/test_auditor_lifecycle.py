@@ -256,7 +256,8 @@ def test_acknowledge_and_resolve_record_who_and_when(one_minute: Conn, db_url: s
 def test_rules_are_discovered_in_the_catalog(conn: Conn) -> None:
     conn.execute(
         """
-        CREATE FUNCTION cachemon._rule_always(p_now timestamptz, p_window interval)
+        CREATE FUNCTION cachemon._rule_always(p_now timestamptz, p_window interval,
+            p_stats cachemon._window_stat[], p_cusum cachemon._cusum_stat[])
         RETURNS SETOF cachemon._finding LANGUAGE sql AS $$
             SELECT ROW('x', 'always', 'anomaly', 'breach', 'warning', 'm', 1, 0, 100, 1000, 9,
                        'x always breaches', 'do nothing', '{}'::jsonb)::cachemon._finding $$

@@ -106,7 +106,7 @@ def test_roles_get_what_they_need_and_no_more(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as owner:
         owner.execute(
             "INSERT INTO cachemon.cache_metrics_1min (bucket, implementation_type, hits, misses,"
-            " total_events) VALUES ('2026-01-01 00:00+00', 'new', 3, 1, 4)"
+            " total_events) VALUES (date_trunc('minute', now()), 'new', 3, 1, 4)"
         )
     with _connect_as(db_url, "cachemon_reader") as reader:
         assert reader.execute("SELECT count(*) FROM cachemon.cache_metrics_1min").fetchone() == (1,)

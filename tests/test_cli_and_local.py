@@ -77,6 +77,7 @@ def test_local_start_status_stop_and_db_commands() -> None:
                     "SELECT jobname FROM cron.job WHERE jobname LIKE 'cachemon-%' ORDER BY 1"
                 ).fetchall()
                 assert [j[0] for j in jobs] == [
+                    "cachemon-auditor-check",
                     "cachemon-cron-cleanup",
                     "cachemon-maintenance",
                     "cachemon-tick",

@@ -42,7 +42,7 @@ def test_check_takes_no_lock_that_blocks_ingest(db_url: str) -> None:
         )
         ingest.execute(
             "INSERT INTO cachemon.cache_metrics_1min (bucket, implementation_type, hits, misses,"
-            " total_events) VALUES ('2026-01-01', 'new', 1, 0, 1)"
+            " total_events) VALUES (date_trunc('minute', now()), 'new', 1, 0, 1)"
         )
         ingest.execute(
             "INSERT INTO cachemon.cache_auditor_observations (implementation_type, rule,"

@@ -21,7 +21,12 @@ from orchestrator import rollup
 from orchestrator.cli import main
 from tests.rollup_helpers import Conn, db_now, insert_events
 
-JOBS = {"cachemon-tick", "cachemon-maintenance", "cachemon-cron-cleanup"}
+JOBS = {
+    "cachemon-tick",
+    "cachemon-maintenance",
+    "cachemon-cron-cleanup",
+    "cachemon-auditor-check",
+}
 
 
 def test_without_pg_cron_scheduling_is_a_noop_with_a_notice(conn: Conn) -> None:
@@ -46,9 +51,9 @@ def test_jobs_are_scheduled_idempotently(cron_db_url: str) -> None:
             rows = conn.execute(
                 "SELECT jobname, schedule FROM cron.job WHERE jobname LIKE 'cachemon-%%'"
             ).fetchall()
-            assert len(rows) == 3
+            assert len(rows) == len(JOBS)
             assert {r["jobname"]: r["schedule"] for r in rows}["cachemon-tick"] == "* * * * *"
-            assert rollup.unschedule_jobs(conn) == 3
+            assert rollup.unschedule_jobs(conn) == len(JOBS)
             assert rollup.unschedule_jobs(conn) == 0
         finally:
             rollup.schedule_jobs(conn)  # leave the database as the migration made it

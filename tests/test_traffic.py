@@ -17,7 +17,8 @@ def test_synthetic_uses_the_traffic_profile() -> None:
 
 def test_daily_curve_is_the_one_the_sql_generator_draws(conn: Conn) -> None:
     profile = traffic.Profile("curve", requests_per_minute=10_000, daily_amplitude=0.5)
-    start = datetime(2026, 3, 2, tzinfo=UTC)
+    # Yesterday 00:00 UTC: the curve depends on the time of day only.
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     for hour in (0, 6, 12, 18):
         at = start + timedelta(hours=hour)
         synthetic.insert_minutes(conn, profile.but(implementation_type=f"c{hour}"), at, 30)
@@ -43,7 +44,7 @@ def test_events_follow_the_profile() -> None:
         daily_amplitude=0.0,
     )
     rng = random.Random(3)
-    at = datetime(2026, 3, 2, 6, tzinfo=UTC)
+    at = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0) - timedelta(days=1)
     events = [e for m in range(60) for e in traffic.minute_events(profile, at, rng)]
     kinds = [e.kind for e in events]
     hits, misses = kinds.count("hit"), kinds.count("miss")

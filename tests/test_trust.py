@@ -4,7 +4,7 @@ and notifications carry identifiers only. Each attack is performed, then shown i
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -213,13 +213,14 @@ def test_listen_as_a_role_without_cachemon_roles_gets_identifiers_only(db_url: s
     """PostgreSQL lets any role LISTEN: a role with no cachemon role receives only the
     identifier payloads of COORDINATION.md, never metrics or finding text."""
     _, nobody_url = login_role(db_url, "nobody")
+    bucket = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
     with psycopg.connect(nobody_url, autocommit=True) as listener:
         listener.execute("LISTEN cachemon_events")
         with psycopg.connect(db_url, autocommit=True) as owner:
             owner.execute(
                 "INSERT INTO cachemon.cache_metrics_1min (bucket, implementation_type, hits,"
-                " misses, total_events, hit_rate) VALUES ('2026-03-02 05:00+00', 'new', 8, 2,"
-                " 10, 80)"
+                " misses, total_events, hit_rate) VALUES (%s, 'new', 8, 2, 10, 80)",
+                (bucket,),
             )
             owner.execute("UPDATE cachemon.cache_metrics_1min SET hits = 9, total_events = 11")
             owner.execute(
@@ -235,14 +236,14 @@ def test_listen_as_a_role_without_cachemon_roles_gets_identifiers_only(db_url: s
             "topic": "cachemon:metrics_1min",
             "table": "cache_metrics_1min",
             "op": "INSERT",
-            "bucket": "2026-03-02T05:00:00+00:00",
+            "bucket": bucket.isoformat(),
             "implementation_type": "new",
         },
         {
             "topic": "cachemon:metrics_1min",
             "table": "cache_metrics_1min",
             "op": "UPDATE",
-            "bucket": "2026-03-02T05:00:00+00:00",
+            "bucket": bucket.isoformat(),
             "implementation_type": "new",
         },
         {
@@ -266,9 +267,9 @@ def test_cachemon_admin_manages_pg_cron_and_jobs_do_not_run_as_superuser(
     with psycopg.connect(admin_url, autocommit=True, row_factory=dict_row) as admin:
         try:
             jobs = admin.execute("SELECT * FROM cachemon.schedule_jobs()").fetchall()
-            assert len(jobs) == 3
+            assert len(jobs) == 4  # tick, maintenance, cron cleanup, auditor check
             assert admin.execute("SELECT cachemon._purge_cron_history()").fetchone() is not None
-            assert admin.execute("SELECT cachemon.unschedule_jobs() AS n").fetchone() == {"n": 3}
+            assert admin.execute("SELECT cachemon.unschedule_jobs() AS n").fetchone() == {"n": 4}
         finally:
             admin.execute("SELECT * FROM cachemon.schedule_jobs()")
     with psycopg.connect(cron_db_url, row_factory=dict_row) as owner:

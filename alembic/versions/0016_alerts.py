@@ -17,7 +17,7 @@ The SQL this revision runs lives in the folder of the same name (see alembic/REA
 from orchestrator.migrations import downgrade_revision, upgrade_revision
 
 revision = "0016_alerts"
-down_revision = "0014_hardening"
+down_revision = "0015_any_day"
 branch_labels = None
 depends_on = None
 

@@ -110,8 +110,8 @@ def current(database_url: str, as_json: bool) -> None:
 @database_url_option()
 @json_option()
 def check(database_url: str, as_json: bool) -> None:
-    """Exit non-zero when the database is behind head (1) or its functions differ from the
-    package's (4)."""
+    """Exit non-zero when the database is behind head (1), its functions differ from the
+    package's (4) or the auditor's last run failed (5)."""
     from orchestrator import dbversions
 
     result = dbversions.check(database_url)
@@ -123,6 +123,8 @@ def check(database_url: str, as_json: bool) -> None:
                 "head": result.head,
                 "behind": result.behind,
                 "drift": result.drift,
+                "auditor_failure": result.auditor_failure,
+                "auditor_failing_since": result.auditor_failing_since,
                 "ok": result.ok,
             }
         )
@@ -137,6 +139,11 @@ def check(database_url: str, as_json: bool) -> None:
             for line in result.drift:
                 say_data(f"  {line[:300]}", err=True)
         sys.exit(4)
+    if result.auditor_failure is not None:
+        if not as_json:
+            reason = " ".join(result.auditor_failure.split())
+            say_data(f"auditor failing since {result.auditor_failing_since}: {reason}", err=True)
+        sys.exit(5)
     if not as_json:
         say(f"ok: at head {result.head}, functions match the package")
 

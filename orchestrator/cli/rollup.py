@@ -23,11 +23,19 @@ from orchestrator.cli.output import (
 @database_url_option()
 @json_option()
 def tick_command(database_url: str, as_json: bool) -> None:
-    """Run one rollup tick (cachemon.tick()) and print what it did."""
+    """Run one rollup tick (cachemon.tick()) and print what it did.
+
+    Exits 5 with a one-line reason on standard error when the auditor failed (the rollups
+    of the tick are kept).
+    """
     from orchestrator import rollup
 
     result = rollup.tick(database_url)
     emit_json(result) if as_json else print_record(result)
+    if result.status == "auditor_failed":
+        reason = " ".join(result.auditor.split())
+        say_data(f"cachemon tick: the auditor {reason}", err=True)
+        sys.exit(5)
 
 
 @main.command("maintenance")

@@ -59,7 +59,13 @@ SQL_PERMISSIONS = (
     " has_function_privilege("
     "'cachemon.resolve_observation(bigint,text,text,timestamptz)', 'EXECUTE') AS resolve,"
     " to_regprocedure(%(verdict_sig)s) IS NOT NULL AS verdict_exists,"
+    " to_regclass('cachemon._auditor_health') IS NOT NULL"
+    " AND has_table_privilege('cachemon._auditor_health', 'SELECT') AS auditor_health,"
     " now() AS now"
+)
+SQL_AUDITOR = (
+    "SELECT failure, failing_since, last_failure_at, last_success_at, recovered_at"
+    " FROM cachemon._auditor_health"
 )
 SQL_ACKNOWLEDGE = "SELECT id, status FROM cachemon.acknowledge_observation(%(id)s, %(by)s)"
 SQL_RESOLVE = "SELECT id, status FROM cachemon.resolve_observation(%(id)s, %(by)s, %(note)s)"
@@ -164,6 +170,11 @@ async def state(
         traffic = await (await conn.execute(SQL_TRAFFIC, params)).fetchall()
         errors = await (await conn.execute(SQL_ERRORS, params)).fetchall()
         findings = await (await conn.execute(SQL_FINDINGS)).fetchall()
+        # The auditor's last outcome: the page shows a banner while it fails.
+        auditor: dict[str, Any] = {"available": False}
+        if perms["auditor_health"]:
+            row = await (await conn.execute(SQL_AUDITOR)).fetchone()
+            auditor = {"available": True, **(row or {})}
         verdict: dict[str, Any] = {"available": False}
         if perms["verdict_exists"]:
             try:
@@ -186,12 +197,14 @@ async def state(
         "errors": jsonable(errors),
         "findings": jsonable(findings),
         "verdict": jsonable(verdict),
+        "auditor": jsonable(auditor),
         "sql": {
             "timeseries": SQL_TIMESERIES,
             "traffic_share": SQL_TRAFFIC,
             "errors": SQL_ERRORS,
             "findings": SQL_FINDINGS,
             "verdict": SQL_VERDICT,
+            "auditor": SQL_AUDITOR,
         },
         "params": jsonable(params),
     }

@@ -50,34 +50,32 @@ BEGIN
      *   this baseline's own, sketch buckets and hour profile included.
      * Expected values used for the residuals are the hour's when profiled, else the window's.
      */
-    CREATE TEMPORARY TABLE IF NOT EXISTS pg_temp._cachemon_baseline_minutes (
-        bucket timestamptz, hour integer, hits double precision, lookups double precision,
-        errors double precision, ops double precision, evictions double precision,
-        latency_count double precision, p50 double precision, p95 double precision,
-        p99 double precision, sketch cachemon.ddsketch) ON COMMIT DROP;
-    TRUNCATE pg_temp._cachemon_baseline_minutes;
-    INSERT INTO pg_temp._cachemon_baseline_minutes
-    SELECT g.b, extract(hour FROM g.b AT TIME ZONE 'UTC')::integer,
-           coalesce(m.hits, 0), coalesce(m.hits + m.misses, 0), coalesce(m.errors, 0),
-           coalesce(m.hits + m.misses + m.sets + m.errors, 0), coalesce(m.evictions, 0),
-           coalesce(m.latency_count, 0), m.p50_response_time_ms, m.p95_response_time_ms,
-           m.p99_response_time_ms, m.latency_sketch
-      FROM (SELECT min(x.bucket) AS first, max(x.bucket) AS last
-              FROM cachemon.cache_metrics_1min AS x
-             WHERE x.implementation_type = p_impl AND x.bucket >= p_start AND x.bucket < p_end
-               AND x.total_events > 0) AS f
-     CROSS JOIN LATERAL pg_catalog.generate_series(f.first, f.last, interval '1 minute') AS g (b)
-      LEFT JOIN cachemon.cache_metrics_1min AS m
-        ON m.implementation_type = p_impl AND m.bucket = g.b;
-
-    WITH hourly AS (
+    -- Every minute of the window, gaps as zero, read once for the whole statement.
+    WITH bm AS MATERIALIZED (
+        SELECT g.b AS bucket, extract(hour FROM g.b AT TIME ZONE 'UTC')::integer AS hour,
+               coalesce(m.hits, 0)::double precision AS hits,
+               coalesce(m.hits + m.misses, 0)::double precision AS lookups,
+               coalesce(m.errors, 0)::double precision AS errors,
+               coalesce(m.hits + m.misses + m.sets + m.errors, 0)::double precision AS ops,
+               coalesce(m.evictions, 0)::double precision AS evictions,
+               coalesce(m.latency_count, 0)::double precision AS latency_count,
+               m.p50_response_time_ms AS p50, m.p95_response_time_ms AS p95,
+               m.p99_response_time_ms AS p99, m.latency_sketch AS sketch
+          FROM (SELECT min(x.bucket) AS first, max(x.bucket) AS last
+                  FROM cachemon.cache_metrics_1min AS x
+                 WHERE x.implementation_type = p_impl AND x.bucket >= p_start AND x.bucket < p_end
+                   AND x.total_events > 0) AS f
+         CROSS JOIN LATERAL pg_catalog.generate_series(f.first, f.last, interval '1 minute') AS g (b)
+          LEFT JOIN cachemon.cache_metrics_1min AS m
+            ON m.implementation_type = p_impl AND m.bucket = g.b
+    ), hourly AS (
         SELECT b.hour, count(*) AS minutes, sum(b.ops) / count(*) AS rpm,
                sum(b.lookups) AS lookups, sum(b.latency_count) AS lc,
                100.0 * sum(b.hits) / NULLIF(sum(b.lookups), 0) AS hit_rate,
                100.0 * sum(b.errors) / NULLIF(sum(b.ops), 0) AS error_rate,
                100.0 * sum(b.evictions) / NULLIF(sum(b.lookups), 0) AS eviction_rate,
                cachemon.sketch_quantiles(cachemon.sketch_merge(b.sketch), ARRAY[0.5, 0.95, 0.99]) AS q
-          FROM pg_temp._cachemon_baseline_minutes AS b GROUP BY b.hour
+          FROM bm AS b GROUP BY b.hour
     ), overall AS (
         SELECT count(*) AS minutes, sum(b.ops) / NULLIF(count(*), 0) AS rpm,
                sum(b.lookups) AS lookups, sum(b.ops) AS ops,
@@ -85,7 +83,7 @@ BEGIN
                100.0 * sum(b.errors) / NULLIF(sum(b.ops), 0) AS error_rate,
                100.0 * sum(b.evictions) / NULLIF(sum(b.lookups), 0) AS eviction_rate,
                cachemon.sketch_quantiles(cachemon.sketch_merge(b.sketch), ARRAY[0.5, 0.95, 0.99]) AS q
-          FROM pg_temp._cachemon_baseline_minutes AS b
+          FROM bm AS b
     ), expect AS (
         SELECT h.hour,
                CASE WHEN p_profile AND h.lookups >= 500 THEN h.hit_rate ELSE o.hit_rate END AS hit_rate,
@@ -100,10 +98,10 @@ BEGIN
         -- 50+ lookups a minute, up to 60), so tau is not drowned in small-count noise
         SELECT sum(b.hits) / NULLIF(sum(b.lookups), 0) - min(e.hit_rate) / 100.0 AS d_hit,
                (min(e.hit_rate) / 100.0) * (1 - min(e.hit_rate) / 100.0) / NULLIF(sum(b.lookups), 0) AS v_hit
-          FROM pg_temp._cachemon_baseline_minutes AS b
+          FROM bm AS b
           JOIN expect AS e ON e.hour = b.hour
          CROSS JOIN (SELECT greatest(1, least(60, ceil(50.0 / NULLIF(avg(x.lookups), 0))))::integer AS len
-                       FROM pg_temp._cachemon_baseline_minutes AS x) AS k
+                       FROM bm AS x) AS k
          GROUP BY b.hour, floor(extract(epoch FROM b.bucket) / (60 * coalesce(k.len, 1)))
         HAVING sum(b.lookups) >= 20
     ), resid AS (
@@ -115,7 +113,7 @@ BEGIN
                CASE WHEN b.latency_count >= 20 THEN ln(greatest(b.p50, 1e-6) / NULLIF(greatest(e.q[1], 1e-6), 0)) END AS l50,
                CASE WHEN b.latency_count >= 20 THEN ln(greatest(b.p95, 1e-6) / NULLIF(greatest(e.q[2], 1e-6), 0)) END AS l95,
                CASE WHEN b.latency_count >= 20 THEN ln(greatest(b.p99, 1e-6) / NULLIF(greatest(e.q[3], 1e-6), 0)) END AS l99
-          FROM pg_temp._cachemon_baseline_minutes AS b JOIN expect AS e ON e.hour = b.hour
+          FROM bm AS b JOIN expect AS e ON e.hour = b.hour
     ), med AS (
         SELECT (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY k.d_hit) FROM blk AS k) AS m_hit,
                (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY k.v_hit) FROM blk AS k) AS m_v,
@@ -128,7 +126,7 @@ BEGIN
     ), lines AS (
         -- counts above the tail lines, per minute (sketch keys above the line's key)
         SELECT b.latency_count AS n, v.metric, u.c0, u.cw, u.cc, u.cb, u.cf
-          FROM pg_temp._cachemon_baseline_minutes AS b
+          FROM bm AS b
           JOIN expect AS e ON e.hour = b.hour
          CROSS JOIN (SELECT 1 + r.warning_threshold / 100.0 AS fw, 1 + r.critical_threshold / 100.0 AS fc
                        FROM cachemon._auditor_rule('response_time') AS r) AS f

@@ -20,31 +20,19 @@ STABLE
 ROWS 16
 SET search_path = pg_catalog, pg_temp
 AS $function$
-DECLARE
-    v_cached boolean := false;
 BEGIN
     /*
      * The auditor's sequential test (one-sided CUSUM per implementation and metric; the
-     * statistics are described at cachemon._cusum_compute). run_auditor computes it once per
-     * run into the temporary table _cachemon_cusum (dropped when the run ends) and the three
-     * rules that judge it (error_rate, hit_rate_drop, response_time) read it from here; called
-     * on its own, or for another p_now, it computes.
+     * statistics are described at cachemon._cusum_compute), for a reader. run_auditor
+     * computes it once per run and passes the rows to the three rules that judge it
+     * (error_rate, hit_rate_drop, response_time) as cachemon._cusum_stat[].
      */
-    IF pg_catalog.to_regclass('pg_temp._cachemon_cusum') IS NOT NULL THEN
-        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_temp._cachemon_cusum_keys WHERE p_now = $1)'
-           INTO v_cached USING p_now;
-    END IF;
-    IF v_cached THEN
-        RETURN QUERY EXECUTE 'SELECT implementation_type, metric, design, statistic, threshold, segment_start, segment_minutes, events, exceedances, expected_exceedances, observed, base, recent, recovery FROM pg_temp._cachemon_cusum WHERE p_now = $1'
-            USING p_now;
-        RETURN;
-    END IF;
     RETURN QUERY SELECT * FROM cachemon._cusum_compute(p_now);
 END
 $function$;
 
 COMMENT ON FUNCTION cachemon._cusum(timestamptz) IS
-    'Internal: the auditor''s sequential test per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms): the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline), its segment and the segment''s value, the level to reach (threshold: greatest(auditor.cusum_h, auditor.cusum_h / 2 + the segment''s strongest minute)) and the reverse CUSUM since the peak (recovery), as of p_now (cached per run_auditor run). A rule breaches on it when statistic >= threshold, recent > 0 (still growing) and the segment''s value without its worst minute is beyond the rule''s threshold; run_auditor reads recovery >= auditor.cusum_h / 2 as an incident that is over.';
+    'Internal: the auditor''s sequential test per implementation and metric (error_rate, hit_rate, p50/p95/p99_response_time_ms): the one-sided CUSUM of per-minute log-likelihood ratios (threshold breached vs baseline), its segment and the segment''s value, the level to reach (threshold: greatest(auditor.cusum_h, auditor.cusum_h / 2 + the segment''s strongest minute)) and the reverse CUSUM since the peak (recovery), as of p_now. A rule breaches on it when statistic >= threshold, recent > 0 (still growing) and the segment''s value without its worst minute is beyond the rule''s threshold; run_auditor reads recovery >= auditor.cusum_h / 2 as an incident that is over.';
 
 REVOKE ALL ON FUNCTION cachemon._cusum(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon._cusum(timestamptz) TO cachemon_reader, cachemon_admin;

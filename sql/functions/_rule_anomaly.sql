@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION cachemon._rule_anomaly(p_now timestamptz, p_window interval)
+CREATE OR REPLACE FUNCTION cachemon._rule_anomaly(p_now timestamptz, p_window interval, p_stats cachemon._window_stat[],
+    p_cusum cachemon._cusum_stat[])
 RETURNS SETOF cachemon._finding
 LANGUAGE plpgsql
 STABLE
@@ -37,7 +38,7 @@ BEGIN
                cachemon._baseline_scale(b, v.metric, w.t_end - p_window / 2) AS scale
           FROM w
          CROSS JOIN r
-         CROSS JOIN LATERAL cachemon._window_stats(w.t_start, w.t_end) AS t
+          JOIN unnest(p_stats) AS t ON t.minutes = w.minutes
           JOIN cachemon.cache_baseline_metrics AS b
             ON b.implementation_type = t.implementation_type AND b.is_active
          CROSS JOIN LATERAL (VALUES
@@ -77,8 +78,8 @@ BEGIN
 END
 $function$;
 
-COMMENT ON FUNCTION cachemon._rule_anomaly(timestamptz, interval) IS
+COMMENT ON FUNCTION cachemon._rule_anomaly(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) IS
     'Auditor rule anomaly: robust z-score (median/MAD, hour of day when profiled) of each baselined metric in params.metrics beyond the thresholds.';
 
-REVOKE ALL ON FUNCTION cachemon._rule_anomaly(timestamptz, interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cachemon._rule_anomaly(timestamptz, interval) TO cachemon_reader, cachemon_admin;
+REVOKE ALL ON FUNCTION cachemon._rule_anomaly(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cachemon._rule_anomaly(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) TO cachemon_reader, cachemon_admin;

@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION cachemon._rule_capacity(p_now timestamptz, p_window interval)
+CREATE OR REPLACE FUNCTION cachemon._rule_capacity(p_now timestamptz, p_window interval, p_stats cachemon._window_stat[],
+    p_cusum cachemon._cusum_stat[])
 RETURNS SETOF cachemon._finding
 LANGUAGE plpgsql
 STABLE
@@ -21,11 +22,9 @@ BEGIN
     WITH r AS (
         SELECT * FROM cachemon._auditor_rule('capacity')
     ), t AS MATERIALIZED (
-        SELECT k.k, s.*
-          FROM cachemon._auditor_windows(p_window) AS k (k)
-         CROSS JOIN LATERAL cachemon._window_stats(
-             pg_catalog.date_trunc('minute', p_now, 'UTC') - pg_catalog.make_interval(mins => k.k),
-             pg_catalog.date_trunc('minute', p_now, 'UTC')) AS s
+        SELECT s.minutes AS k, s.*
+          FROM unnest(p_stats) AS s
+         WHERE s.minutes IN (SELECT k.k FROM cachemon._auditor_windows(p_window) AS k (k))
     ), x AS (
         -- evictions and lookups of the same minutes (the window without its worst eviction
         -- minute); lookups without another minute would make a traffic step look like
@@ -83,8 +82,8 @@ BEGIN
 END
 $function$;
 
-COMMENT ON FUNCTION cachemon._rule_capacity(timestamptz, interval) IS
+COMMENT ON FUNCTION cachemon._rule_capacity(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) IS
     'Auditor rule capacity: eviction rate (pooled, without the worst minute, Poisson test) or average cache size above the baseline by more than the thresholds, over 2..60-minute windows.';
 
-REVOKE ALL ON FUNCTION cachemon._rule_capacity(timestamptz, interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cachemon._rule_capacity(timestamptz, interval) TO cachemon_reader, cachemon_admin;
+REVOKE ALL ON FUNCTION cachemon._rule_capacity(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cachemon._rule_capacity(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) TO cachemon_reader, cachemon_admin;

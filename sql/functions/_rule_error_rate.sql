@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION cachemon._rule_error_rate(p_now timestamptz, p_window interval)
+CREATE OR REPLACE FUNCTION cachemon._rule_error_rate(p_now timestamptz, p_window interval, p_stats cachemon._window_stat[],
+    p_cusum cachemon._cusum_stat[])
 RETURNS SETOF cachemon._finding
 LANGUAGE plpgsql
 STABLE
@@ -32,11 +33,9 @@ BEGIN
     WITH r AS (
         SELECT * FROM cachemon._auditor_rule('error_rate')
     ), t AS MATERIALIZED (
-        SELECT k.k, s.*
-          FROM cachemon._auditor_windows(p_window) AS k (k)
-         CROSS JOIN LATERAL cachemon._window_stats(
-             pg_catalog.date_trunc('minute', p_now, 'UTC') - pg_catalog.make_interval(mins => k.k),
-             pg_catalog.date_trunc('minute', p_now, 'UTC')) AS s
+        SELECT s.minutes AS k, s.*
+          FROM unnest(p_stats) AS s
+         WHERE s.minutes IN (SELECT k.k FROM cachemon._auditor_windows(p_window) AS k (k))
     ), x AS (
         SELECT t.implementation_type, t.k AS minutes, t.loo_errors AS errors,
                t.loo_operations AS operations, t.error_rate AS whole,
@@ -101,14 +100,14 @@ BEGIN
                'errors', c.exceedances, 'operations', c.events,
                'expected_errors', round(c.expected_exceedances::numeric, 2),
                'window_minutes', c.segment_minutes, 'enough', false)
-      FROM cachemon._cusum(p_now) AS c CROSS JOIN cachemon._auditor_rule('error_rate') AS r
+      FROM unnest(p_cusum) AS c CROSS JOIN cachemon._auditor_rule('error_rate') AS r
      CROSS JOIN LATERAL cachemon._judge(c.observed, c.statistic >= c.threshold AND c.recent > 0, true, r) AS j
      WHERE c.metric = 'error_rate' AND c.segment_minutes > 0;
 END
 $function$;
 
-COMMENT ON FUNCTION cachemon._rule_error_rate(timestamptz, interval) IS
+COMMENT ON FUNCTION cachemon._rule_error_rate(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) IS
     'Auditor rule error_rate: error rate (without the worst minute) above the absolute thresholds (default 1% warning, 5% critical), its error count significantly above the baseline''s pooled rate (quasi-Poisson), over 2..60-minute windows.';
 
-REVOKE ALL ON FUNCTION cachemon._rule_error_rate(timestamptz, interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cachemon._rule_error_rate(timestamptz, interval) TO cachemon_reader, cachemon_admin;
+REVOKE ALL ON FUNCTION cachemon._rule_error_rate(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cachemon._rule_error_rate(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) TO cachemon_reader, cachemon_admin;

@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION cachemon._rule_hit_rate_drop(p_now timestamptz, p_window interval)
+CREATE OR REPLACE FUNCTION cachemon._rule_hit_rate_drop(p_now timestamptz, p_window interval, p_stats cachemon._window_stat[],
+    p_cusum cachemon._cusum_stat[])
 RETURNS SETOF cachemon._finding
 LANGUAGE plpgsql
 STABLE
@@ -32,11 +33,9 @@ BEGIN
     WITH r AS (
         SELECT * FROM cachemon._auditor_rule('hit_rate_drop')
     ), t AS MATERIALIZED (
-        SELECT k.k, s.*
-          FROM cachemon._auditor_windows(p_window) AS k (k)
-         CROSS JOIN LATERAL cachemon._window_stats(
-             pg_catalog.date_trunc('minute', p_now, 'UTC') - pg_catalog.make_interval(mins => k.k),
-             pg_catalog.date_trunc('minute', p_now, 'UTC')) AS s
+        SELECT s.minutes AS k, s.*
+          FROM unnest(p_stats) AS s
+         WHERE s.minutes IN (SELECT k.k FROM cachemon._auditor_windows(p_window) AS k (k))
     ), x AS (
         SELECT t.implementation_type, t.k AS minutes, t.loo_hits, t.loo_lookups,
                100.0::double precision * t.loo_hits / NULLIF(t.loo_lookups, 0) AS observed, t.hit_rate AS whole,
@@ -84,15 +83,15 @@ BEGIN
                'recent', round(c.recent::numeric, 2), 'recovery', round(c.recovery::numeric, 2),
                'misses', c.exceedances, 'expected_misses', round(c.expected_exceedances::numeric, 1),
                'window_minutes', c.segment_minutes, 'enough', false)
-      FROM cachemon._cusum(p_now) AS c CROSS JOIN cachemon._auditor_rule('hit_rate_drop') AS r
+      FROM unnest(p_cusum) AS c CROSS JOIN cachemon._auditor_rule('hit_rate_drop') AS r
      CROSS JOIN LATERAL cachemon._judge(100.0 * (c.base - c.observed) / NULLIF(c.base, 0),
                                         c.statistic >= c.threshold AND c.recent > 0, true, r) AS j
      WHERE c.metric = 'hit_rate' AND c.segment_minutes > 0;
 END
 $function$;
 
-COMMENT ON FUNCTION cachemon._rule_hit_rate_drop(timestamptz, interval) IS
+COMMENT ON FUNCTION cachemon._rule_hit_rate_drop(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) IS
     'Auditor rule hit_rate_drop: pooled hit rate (without the worst minute) below the baseline''s pooled hour-of-day rate by more than the thresholds, significant against binomial noise plus the baseline''s overdispersion, over 2..60-minute windows.';
 
-REVOKE ALL ON FUNCTION cachemon._rule_hit_rate_drop(timestamptz, interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cachemon._rule_hit_rate_drop(timestamptz, interval) TO cachemon_reader, cachemon_admin;
+REVOKE ALL ON FUNCTION cachemon._rule_hit_rate_drop(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cachemon._rule_hit_rate_drop(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) TO cachemon_reader, cachemon_admin;

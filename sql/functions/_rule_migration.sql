@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION cachemon._rule_migration(p_now timestamptz, p_window interval)
+CREATE OR REPLACE FUNCTION cachemon._rule_migration(p_now timestamptz, p_window interval, p_stats cachemon._window_stat[],
+    p_cusum cachemon._cusum_stat[])
 RETURNS SETOF cachemon._finding
 LANGUAGE plpgsql
 STABLE
@@ -48,7 +49,7 @@ BEGIN
                100.0::double precision * s.loo_errors / NULLIF(s.loo_operations, 0) AS error_rate,
                s.loo_avg_response_time_ms AS avg_response_time_ms,
                s.loo_latency_count AS latency_count
-          FROM w CROSS JOIN LATERAL cachemon._window_stats(w.t_start, w.t_end) AS s
+          FROM w JOIN unnest(p_stats) AS s ON s.minutes = w.minutes
     ), mins AS MATERIALIZED (
         -- the window's minutes of both sides, read once: the minute average, and the timed
         -- requests with the first two moments of their latencies from the minute's sketch
@@ -128,8 +129,8 @@ BEGIN
 END
 $function$;
 
-COMMENT ON FUNCTION cachemon._rule_migration(timestamptz, interval) IS
+COMMENT ON FUNCTION cachemon._rule_migration(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) IS
     'Auditor rule migration: the candidate implementation (params.candidate) worse than the reference (params.reference) over the same window in hit rate, response time or error rate, significant for the volume.';
 
-REVOKE ALL ON FUNCTION cachemon._rule_migration(timestamptz, interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cachemon._rule_migration(timestamptz, interval) TO cachemon_reader, cachemon_admin;
+REVOKE ALL ON FUNCTION cachemon._rule_migration(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cachemon._rule_migration(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) TO cachemon_reader, cachemon_admin;

@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION cachemon._rule_no_data(p_now timestamptz, p_window interval)
+CREATE OR REPLACE FUNCTION cachemon._rule_no_data(p_now timestamptz, p_window interval, p_stats cachemon._window_stat[],
+    p_cusum cachemon._cusum_stat[])
 RETURNS SETOF cachemon._finding
 LANGUAGE plpgsql
 STABLE
@@ -81,8 +82,8 @@ BEGIN
 END
 $function$;
 
-COMMENT ON FUNCTION cachemon._rule_no_data(timestamptz, interval) IS
+COMMENT ON FUNCTION cachemon._rule_no_data(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) IS
     'Auditor rule no_data: an implementation with an active baseline sent no events for warning_threshold minutes although its baseline expected at least min_requests operations in them.';
 
-REVOKE ALL ON FUNCTION cachemon._rule_no_data(timestamptz, interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cachemon._rule_no_data(timestamptz, interval) TO cachemon_reader, cachemon_admin;
+REVOKE ALL ON FUNCTION cachemon._rule_no_data(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cachemon._rule_no_data(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) TO cachemon_reader, cachemon_admin;

@@ -1,4 +1,5 @@
-CREATE OR REPLACE FUNCTION cachemon._rule_response_time(p_now timestamptz, p_window interval)
+CREATE OR REPLACE FUNCTION cachemon._rule_response_time(p_now timestamptz, p_window interval, p_stats cachemon._window_stat[],
+    p_cusum cachemon._cusum_stat[])
 RETURNS SETOF cachemon._finding
 LANGUAGE plpgsql
 STABLE
@@ -36,11 +37,9 @@ BEGIN
     WITH r AS (
         SELECT * FROM cachemon._auditor_rule('response_time')
     ), t AS MATERIALIZED (
-        SELECT k.k, s.*
-          FROM cachemon._auditor_windows(p_window) AS k (k)
-         CROSS JOIN LATERAL cachemon._window_stats(
-             pg_catalog.date_trunc('minute', p_now, 'UTC') - pg_catalog.make_interval(mins => k.k),
-             pg_catalog.date_trunc('minute', p_now, 'UTC')) AS s
+        SELECT s.minutes AS k, s.*
+          FROM unnest(p_stats) AS s
+         WHERE s.minutes IN (SELECT k.k FROM cachemon._auditor_windows(p_window) AS k (k))
     ), x AS (
         SELECT t.implementation_type, t.k AS minutes, greatest(t.data_minutes - 1, 1) AS kk,
                t.loo_latency_count, v.metric, v.label, v.observed, v.q, v.lower,
@@ -110,15 +109,15 @@ BEGIN
                'recent', round(c.recent::numeric, 2), 'recovery', round(c.recovery::numeric, 2),
                'above', c.exceedances, 'expected_above', round(c.expected_exceedances::numeric, 1),
                'window_minutes', c.segment_minutes, 'enough', false)
-      FROM cachemon._cusum(p_now) AS c CROSS JOIN cachemon._auditor_rule('response_time') AS r
+      FROM unnest(p_cusum) AS c CROSS JOIN cachemon._auditor_rule('response_time') AS r
      CROSS JOIN LATERAL cachemon._judge(100.0 * (c.observed - c.base) / NULLIF(c.base, 0),
                                         c.statistic >= c.threshold AND c.recent > 0, true, r) AS j
      WHERE c.metric LIKE 'p%\_response\_time\_ms' AND c.segment_minutes > 0;
 END
 $function$;
 
-COMMENT ON FUNCTION cachemon._rule_response_time(timestamptz, interval) IS
+COMMENT ON FUNCTION cachemon._rule_response_time(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) IS
     'Auditor rule response_time: window p50/p95/p99 (merged sketches) and average, without the worst minute, above the baseline (pooled hour-of-day quantiles) by more than the thresholds, significant against the baseline''s robust spread, over 2..60-minute windows.';
 
-REVOKE ALL ON FUNCTION cachemon._rule_response_time(timestamptz, interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cachemon._rule_response_time(timestamptz, interval) TO cachemon_reader, cachemon_admin;
+REVOKE ALL ON FUNCTION cachemon._rule_response_time(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cachemon._rule_response_time(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]) TO cachemon_reader, cachemon_admin;

@@ -23,6 +23,9 @@ DECLARE
     v_stats     jsonb;
     v_profile   jsonb;
     v_row       cachemon.cache_baseline_metrics;
+    v_hours     integer[];
+    v_metrics   text[];
+    v_values    double precision[];
 BEGIN
     /*
      * Statistics of one implementation's normal behaviour over the whole minutes of
@@ -85,11 +88,11 @@ BEGIN
                   HINT = 'Record more traffic, use a longer baseline_window, or lower the setting baseline.min_sample_minutes.';
     END IF;
 
-    CREATE TEMPORARY TABLE IF NOT EXISTS pg_temp._cachemon_baseline_expecteds (
-        hour integer, metric text, value double precision) ON COMMIT DROP;
-    TRUNCATE pg_temp._cachemon_baseline_expecteds;
-    INSERT INTO pg_temp._cachemon_baseline_expecteds (hour, metric, value)
-    SELECT extract(hour FROM m.bucket AT TIME ZONE 'UTC')::integer, v.metric, v.value
+    -- The usable minutes' values, (hour, metric, value) as three parallel arrays: read once
+    -- here, by both statements below.
+    SELECT pg_catalog.array_agg(extract(hour FROM m.bucket AT TIME ZONE 'UTC')::integer),
+           pg_catalog.array_agg(v.metric), pg_catalog.array_agg(v.value)
+      INTO v_hours, v_metrics, v_values
       FROM cachemon.cache_metrics_1min AS m
      CROSS JOIN LATERAL (VALUES
          ('hit_rate', m.hit_rate::double precision),
@@ -110,12 +113,12 @@ BEGIN
         SELECT b.metric, count(*) AS n, avg(b.value) AS mean, stddev_samp(b.value) AS stddev,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY b.value) AS median,
                min(b.value) AS min, max(b.value) AS max
-          FROM pg_temp._cachemon_baseline_expecteds AS b GROUP BY b.metric
+          FROM unnest(v_hours, v_metrics, v_values) AS b (hour, metric, value) GROUP BY b.metric
     ), dev AS (
         SELECT b.metric,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(b.value - d.median)) AS mad,
                avg(abs(b.value - d.median)) AS mean_abs_dev
-          FROM pg_temp._cachemon_baseline_expecteds AS b JOIN med AS d ON d.metric = b.metric
+          FROM unnest(v_hours, v_metrics, v_values) AS b (hour, metric, value) JOIN med AS d ON d.metric = b.metric
          GROUP BY b.metric
     )
     SELECT pg_catalog.jsonb_object_agg(d.metric, pg_catalog.jsonb_build_object(
@@ -134,12 +137,12 @@ BEGIN
         WITH per_hour AS (
             SELECT b.metric, b.hour, count(*) AS n,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY b.value) AS median
-              FROM pg_temp._cachemon_baseline_expecteds AS b GROUP BY b.metric, b.hour
+              FROM unnest(v_hours, v_metrics, v_values) AS b (hour, metric, value) GROUP BY b.metric, b.hour
         ), per_hour_mad AS (
             SELECT h.metric, h.hour, h.median,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(b.value - h.median)) AS mad
               FROM per_hour AS h
-              JOIN pg_temp._cachemon_baseline_expecteds AS b ON b.metric = h.metric AND b.hour = h.hour
+              JOIN unnest(v_hours, v_metrics, v_values) AS b (hour, metric, value) ON b.metric = h.metric AND b.hour = h.hour
              WHERE h.n >= v_prof_mins
              GROUP BY h.metric, h.hour, h.median
         ), per_metric AS (

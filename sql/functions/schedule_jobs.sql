@@ -19,6 +19,9 @@ BEGIN
      *   cachemon-tick          every minute   SELECT cachemon.tick()
      *   cachemon-maintenance   hourly (:07)   SELECT cachemon.run_maintenance()
      *   cachemon-cron-cleanup  daily (03:23)  SELECT cachemon._purge_cron_history()
+     *   cachemon-auditor-check every minute   SELECT cachemon._auditor_check(): its run is
+     *                                         recorded as failed (with the reason) while
+     *                                         the auditor fails, succeeded once it recovers
      * pg_cron 1.4 has minute granularity, hence five-field schedules. Without pg_cron in this
      * database it returns no rows and says so in a NOTICE: run `cachemon scheduler` instead.
      *
@@ -56,7 +59,8 @@ BEGIN
         EXECUTE pg_catalog.format(
             'SELECT j.jobid FROM %s AS j WHERE j.jobname = ANY ($1) AND j.database = $2'
             ' AND j.username <> $3', v_job_table::pg_catalog.regclass)
-          USING ARRAY['cachemon-tick', 'cachemon-maintenance', 'cachemon-cron-cleanup'],
+          USING ARRAY['cachemon-tick', 'cachemon-maintenance', 'cachemon-cron-cleanup',
+                'cachemon-auditor-check'],
                 pg_catalog.current_database(), v_run_as
     LOOP
         EXECUTE 'SELECT cron.unschedule($1::bigint)' USING v_stale;
@@ -65,7 +69,8 @@ BEGIN
         SELECT * FROM (VALUES
             ('cachemon-tick', '* * * * *', 'SELECT cachemon.tick()'),
             ('cachemon-maintenance', '7 * * * *', 'SELECT cachemon.run_maintenance()'),
-            ('cachemon-cron-cleanup', '23 3 * * *', 'SELECT cachemon._purge_cron_history()')
+            ('cachemon-cron-cleanup', '23 3 * * *', 'SELECT cachemon._purge_cron_history()'),
+            ('cachemon-auditor-check', '* * * * *', 'SELECT cachemon._auditor_check()')
         ) AS j(name, sched, cmd)
     LOOP
         job_name := v_job.name;
@@ -80,7 +85,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon.schedule_jobs() IS
-    'Registers (or updates) the pg_cron jobs cachemon-tick (every minute), cachemon-maintenance (hourly) and cachemon-cron-cleanup (daily), run as role cachemon_jobs (not a superuser); idempotent. Without pg_cron: a NOTICE and no rows. SECURITY DEFINER: naming the jobs'' user needs a superuser and cachemon_admin has no access to schema cron; no inputs; only the genuine pg_cron is called.';
+    'Registers (or updates) the pg_cron jobs cachemon-tick (every minute), cachemon-maintenance (hourly), cachemon-cron-cleanup (daily) and cachemon-auditor-check (every minute; its run fails while the auditor fails), run as role cachemon_jobs (not a superuser); idempotent. Without pg_cron: a NOTICE and no rows. SECURITY DEFINER: naming the jobs'' user needs a superuser and cachemon_admin has no access to schema cron; no inputs; only the genuine pg_cron is called.';
 
 REVOKE ALL ON FUNCTION cachemon.schedule_jobs() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.schedule_jobs() TO cachemon_admin;

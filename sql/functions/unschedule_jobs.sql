@@ -29,7 +29,8 @@ BEGIN
         EXECUTE pg_catalog.format(
             'SELECT j.jobid FROM %s AS j WHERE j.jobname = ANY ($1) AND j.database = $2',
             v_job_table::pg_catalog.regclass)
-          USING ARRAY['cachemon-tick', 'cachemon-maintenance', 'cachemon-cron-cleanup'],
+          USING ARRAY['cachemon-tick', 'cachemon-maintenance', 'cachemon-cron-cleanup',
+                'cachemon-auditor-check'],
                 pg_catalog.current_database()
     LOOP
         EXECUTE 'SELECT cron.unschedule($1::bigint)' USING v_jobid;
@@ -40,7 +41,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon.unschedule_jobs() IS
-    'Removes this database''s pg_cron jobs cachemon-tick, cachemon-maintenance and cachemon-cron-cleanup, whoever they run as; returns how many. Without pg_cron: a NOTICE and 0. SECURITY DEFINER: cachemon_admin has no access to schema cron; no inputs; only the genuine pg_cron is called.';
+    'Removes this database''s pg_cron jobs cachemon-tick, cachemon-maintenance, cachemon-cron-cleanup and cachemon-auditor-check, whoever they run as; returns how many. Without pg_cron: a NOTICE and 0. SECURITY DEFINER: cachemon_admin has no access to schema cron; no inputs; only the genuine pg_cron is called.';
 
 REVOKE ALL ON FUNCTION cachemon.unschedule_jobs() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.unschedule_jobs() TO cachemon_admin;

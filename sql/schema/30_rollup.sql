@@ -40,7 +40,7 @@ CREATE TYPE cachemon.tick_result AS (
     failure         text
 );
 COMMENT ON TYPE cachemon.tick_result IS
-    'What one cachemon.tick() did: status (done, busy, standby), minutes and hours recomputed, queue rows claimed, distinct buckets still queued and the oldest of them, auditor outcome, duration; buckets that failed to roll up (left queued, reported with a WARNING) and the first failure''s message';
+    'What one cachemon.tick() did: status (done, busy, standby, or auditor_failed: the rollups committed but the auditor failed), minutes and hours recomputed, queue rows claimed, distinct buckets still queued and the oldest of them, auditor outcome (ran, failed: <error>, ran; recovered after failing since ...), duration; buckets that failed to roll up (left queued, reported with a WARNING) and the first failure''s message';
 
 CREATE TYPE cachemon.maintenance_result AS (
     status                text,

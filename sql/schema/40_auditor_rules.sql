@@ -101,7 +101,7 @@ CREATE TYPE cachemon._finding AS (
     details             jsonb
 );
 COMMENT ON TYPE cachemon._finding IS
-    'Row shape of every auditor rule function cachemon._rule_<rule>(timestamptz, interval)';
+    'Row shape of every auditor rule function cachemon._rule_<rule>(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[])';
 
 INSERT INTO cachemon._settings (name, value, description) VALUES
     ('auditor.window', '5 minutes', 'Window of whole minutes before now that run_auditor judges'),

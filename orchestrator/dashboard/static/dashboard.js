@@ -313,8 +313,25 @@
     box.append(table);
   }
 
+  // A failing auditor: findings are no longer judged, whatever the charts show.
+  function renderAuditor(state) {
+    const banner = document.getElementById("auditor-banner");
+    const a = state.auditor || {};
+    if (a.failure) {
+      banner.hidden = false;
+      banner.dataset.failingSince = a.failing_since || "";
+      banner.textContent = "The auditor is failing since " + when(a.failing_since) + ": " + a.failure +
+        " — no finding is opened, updated or resolved until it runs again.";
+    } else {
+      banner.hidden = true;
+      banner.textContent = "";
+      delete banner.dataset.failingSince;
+    }
+  }
+
   function render(state) {
     current = state;
+    renderAuditor(state);
     renderCharts(state);
     renderTraffic(state);
     renderFindings(state);

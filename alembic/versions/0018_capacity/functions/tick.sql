@@ -56,9 +56,13 @@ BEGIN
      *    their minute rows are unchanged, and a second run in a minute counts nothing again.
      *    An idle tick then costs the claim, not the auditor (whose cost grows with the
      *    traffic of its windows); a person's resolve or a new baseline is judged at the next
-     *    minute. Result auditor = 'skipped: minute already judged'. An error of the
-     *    auditor is caught in a subtransaction and reported in the result's auditor field
-     *    (and as a WARNING): the rollups of this tick still commit.
+     *    minute. Result auditor = 'skipped: minute already judged'. A run that failed left
+     *    _audit_state as it was, so the next tick runs the auditor again.
+     *    An error of the auditor is caught in a subtransaction: the rollups of this tick
+     *    still commit, the status is 'auditor_failed', the auditor field says
+     *    'failed: <error>' (and a WARNING), and cachemon._auditor_health records it
+     *    (cachemon._auditor_outcome); the next run that succeeds says
+     *    'ran; recovered after failing since ...'.
      *
      * Invariant (docs/rollups.md): every committed raw row is reflected in its 1-minute row,
      * or a committed mark of its bucket is queued. A mark commits with its rows; a tick
@@ -171,10 +175,21 @@ BEGIN
     ELSE
         BEGIN
             EXECUTE 'SELECT cachemon.run_auditor($1)' USING v_now;
-            v_result.auditor := 'ran';
+            v_error := NULL;
         EXCEPTION WHEN OTHERS THEN
-            v_result.auditor := 'failed: ' || SQLERRM;
-            RAISE WARNING 'cachemon.tick: run_auditor failed: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+            v_error := pg_catalog.format('%s (SQLSTATE %s)', SQLERRM, SQLSTATE);
+            v_result.status := 'auditor_failed';
+            RAISE WARNING 'cachemon.tick: run_auditor failed: %', v_error;
+        END;
+        -- One place every surface reads (cachemon._auditor_health); a failure to record it
+        -- is reported too, never hidden.
+        BEGIN
+            v_result.auditor := cachemon._auditor_outcome(v_error);
+        EXCEPTION WHEN OTHERS THEN
+            v_result.status := 'auditor_failed';
+            v_result.auditor := pg_catalog.format('failed: %s; and its outcome was not recorded: %s (SQLSTATE %s)',
+                                                  coalesce(v_error, 'no error'), SQLERRM, SQLSTATE);
+            RAISE WARNING 'cachemon.tick: %', v_result.auditor;
         END;
     END IF;
 
@@ -185,7 +200,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION cachemon.tick(timestamptz) IS
-    'Roll up (p_now within [now() - retention.raw, now() + 1 day]): recompute the queued (minute, implementation) buckets from raw events into cache_metrics_1min (exact percentiles, latency sketch), their hours into cache_metrics_1hour (merged sketches) and the days of those hours into _cache_metrics_1day, then call cachemon.run_auditor(p_now) if it exists (not when nothing was rolled up and the minute of p_now was already judged). At most tick.max_buckets buckets per call, the hour up to p_now newest first, then the others oldest first (a backfill never delays the current minute); a bucket that fails is reported (buckets_failed, failure, a WARNING) and stays queued while the others advance; skips on a standby or while another tick runs (status busy). Returns a cachemon.tick_result.';
+    'Roll up (p_now within [now() - retention.raw, now() + 1 day]): recompute the queued (minute, implementation) buckets from raw events into cache_metrics_1min (exact percentiles, latency sketch), their hours into cache_metrics_1hour (merged sketches) and the days of those hours into _cache_metrics_1day, then call cachemon.run_auditor(p_now) if it exists (not when nothing was rolled up and the minute of p_now was already judged). At most tick.max_buckets buckets per call, the hour up to p_now newest first, then the others oldest first (a backfill never delays the current minute); a bucket that fails is reported (buckets_failed, failure, a WARNING) and stays queued while the others advance; skips on a standby or while another tick runs (status busy). A failing auditor makes the status auditor_failed, with the error in the auditor field, recorded in cachemon._auditor_health. Returns a cachemon.tick_result.';
 
 REVOKE ALL ON FUNCTION cachemon.tick(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.tick(timestamptz) TO cachemon_admin;

@@ -1,3 +1,44 @@
+-- Undo 0015_any_day: the new functions and row types go; the two-argument rules, the
+-- earlier _window_stats and run_auditor come back from their earlier copies, and
+-- _window_stats_compute as 0007_auditor froze it.
+-- The job cachemon-auditor-check goes (only the genuine pg_cron is called).
+DO $unschedule$
+DECLARE
+    v_job_table oid := cachemon._genuine_pg_cron_object('job');
+    v_jobid bigint;
+BEGIN
+    IF v_job_table IS NOT NULL
+       AND cachemon._genuine_pg_cron_object('unschedule', ARRAY['bigint']::regtype[]) IS NOT NULL THEN
+        FOR v_jobid IN
+            EXECUTE pg_catalog.format(
+                'SELECT j.jobid FROM %s AS j WHERE j.jobname = $1 AND j.database = $2',
+                v_job_table::pg_catalog.regclass)
+              USING 'cachemon-auditor-check', pg_catalog.current_database()
+        LOOP
+            EXECUTE 'SELECT cron.unschedule($1::bigint)' USING v_jobid;
+        END LOOP;
+    END IF;
+END
+$unschedule$;
+DROP FUNCTION cachemon._auditor_check();
+DROP FUNCTION cachemon._auditor_outcome(text);
+DROP FUNCTION cachemon._audit_judgement(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]);
+DROP FUNCTION cachemon._rule_anomaly(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]);
+DROP FUNCTION cachemon._rule_capacity(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]);
+DROP FUNCTION cachemon._rule_error_rate(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]);
+DROP FUNCTION cachemon._rule_hit_rate_drop(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]);
+DROP FUNCTION cachemon._rule_migration(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]);
+DROP FUNCTION cachemon._rule_no_data(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]);
+DROP FUNCTION cachemon._rule_response_time(timestamptz, interval, cachemon._window_stat[], cachemon._cusum_stat[]);
+DROP FUNCTION cachemon._window_stats(timestamptz, timestamptz);
+DROP TYPE cachemon._window_stat;
+DROP TYPE cachemon._cusum_stat;
+DROP TABLE cachemon._auditor_health;
+COMMENT ON TYPE cachemon._finding IS
+    'Row shape of every auditor rule function cachemon._rule_<rule>(timestamptz, interval)';
+COMMENT ON TYPE cachemon.tick_result IS
+    'What one cachemon.tick() did: status (done, busy, standby), minutes and hours recomputed, queue rows claimed, distinct buckets still queued and the oldest of them, auditor outcome, duration; buckets that failed to roll up (left queued, reported with a WARNING) and the first failure''s message';
+
 CREATE OR REPLACE FUNCTION cachemon._window_stats_compute(p_from timestamptz, p_to timestamptz)
 RETURNS TABLE (
     implementation_type text,
