@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,39 @@ def test_rule_in_four_steps(conn: Conn, case: Case) -> None:
     assert found[0]["status"] == "resolved"
     assert found[0]["resolved_by"] == "auditor"
     assert found[0]["resolved_at"] <= recovered_end
+
+
+def test_the_loo_quantile_bounds_use_the_response_time_rules_significance(conn: Conn) -> None:
+    """The lower confidence bounds of the loo quantiles (judged by response_time) are taken at
+    that rule's significance_z: its default 3.09 gives the bounds the rule always had; z = 0
+    puts the bound at the quantile itself, a larger z lowers it."""
+    baselined(conn)
+    end = play(conn, [(NEW, 15)], T, seed=0.7)
+    window = (end - timedelta(minutes=15), end)
+
+    def bounds() -> dict[str, Any]:
+        row = conn.execute(
+            "SELECT loo_p95_response_time_ms AS q, loo_p95_lower_ms AS lower"
+            " FROM cachemon._window_stats(%s, %s) WHERE implementation_type = 'new'",
+            window,
+        ).fetchone()
+        assert row is not None and row["q"] is not None
+        return dict(row)
+
+    default = bounds()
+    z = conn.execute(
+        "SELECT significance_z AS z FROM cachemon._auditor_rules WHERE rule = 'response_time'"
+    ).fetchone()
+    assert z == {"z": 3.09}
+    conn.execute(
+        "UPDATE cachemon._auditor_rules SET significance_z = 0 WHERE rule = 'response_time'"
+    )
+    at_zero = bounds()
+    conn.execute(
+        "UPDATE cachemon._auditor_rules SET significance_z = 6 WHERE rule = 'response_time'"
+    )
+    at_six = bounds()
+    assert at_six["lower"] <= default["lower"] <= at_zero["lower"]
+    assert at_six["lower"] < at_zero["lower"]
+    assert at_zero["lower"] == pytest.approx(at_zero["q"], rel=0.02)
+    assert default["q"] == at_zero["q"] == at_six["q"]

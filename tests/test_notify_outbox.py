@@ -208,7 +208,7 @@ def test_trigger_function_refuses_any_other_table_and_nobody_may_execute_it(conn
         "CREATE TRIGGER planted AFTER INSERT ON public.fake_findings"
         " FOR EACH ROW EXECUTE FUNCTION cachemon._notify_outbox()"
     )
-    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="fires only after"):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="refuses to run"):
         conn.execute(
             "INSERT INTO public.fake_findings (implementation_type, rule, severity, category,"
             " message) VALUES ('x', 'y', 'critical', 'performance', 'forged')"

@@ -34,8 +34,10 @@ BEGIN
      */
     IF TG_RELID <> 'cachemon.cache_metrics_edge'::regclass OR TG_WHEN <> 'AFTER'
        OR TG_LEVEL <> 'STATEMENT' OR TG_OP NOT IN ('INSERT', 'DELETE') THEN
-        RAISE EXCEPTION 'cachemon._mark_edge_buckets: only an AFTER INSERT or DELETE statement trigger of cachemon.cache_metrics_edge'
-            USING ERRCODE = 'insufficient_privilege';
+        RAISE EXCEPTION 'cachemon._mark_edge_buckets: refuses to run as % % % trigger on %',
+            TG_WHEN, TG_OP, TG_LEVEL, TG_RELID::regclass
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'It is the AFTER INSERT and AFTER DELETE statement trigger of cachemon.cache_metrics_edge and of nothing else.';
     END IF;
     IF TG_OP = 'DELETE' THEN
         INSERT INTO cachemon._dirty_buckets (bucket, implementation_type)

@@ -32,9 +32,11 @@ BEGIN
      * function refuses to run for any table but cache_auditor_observations (TG_RELID).
      */
     IF TG_RELID <> 'cachemon.cache_auditor_observations'::regclass OR TG_LEVEL <> 'ROW'
-       OR TG_WHEN <> 'AFTER' THEN
-        RAISE EXCEPTION 'cachemon._notify_outbox fires only after a row change of cachemon.cache_auditor_observations, not for %',
-            TG_RELID::regclass USING ERRCODE = 'insufficient_privilege';
+       OR TG_WHEN <> 'AFTER' OR TG_OP NOT IN ('INSERT', 'UPDATE') THEN
+        RAISE EXCEPTION 'cachemon._notify_outbox: refuses to run as % % % trigger on %',
+            TG_WHEN, TG_OP, TG_LEVEL, TG_RELID::regclass
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'It is the AFTER INSERT OR UPDATE row trigger of cachemon.cache_auditor_observations and of nothing else.';
     END IF;
     IF TG_OP = 'INSERT' THEN
         v_kind := CASE WHEN NEW.status = 'resolved' THEN 'resolved' ELSE 'opened' END;

@@ -30,8 +30,10 @@ BEGIN
      */
     IF TG_RELID <> 'cachemon.cache_metrics_edge'::regclass OR TG_WHEN <> 'BEFORE'
        OR TG_LEVEL <> 'ROW' OR TG_OP <> 'INSERT' THEN
-        RAISE EXCEPTION 'cachemon._edge_check: only a BEFORE INSERT row trigger of cachemon.cache_metrics_edge'
-            USING ERRCODE = 'insufficient_privilege';
+        RAISE EXCEPTION 'cachemon._edge_check: refuses to run as % % % trigger on %',
+            TG_WHEN, TG_OP, TG_LEVEL, TG_RELID::regclass
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'It is the BEFORE INSERT row trigger of cachemon.cache_metrics_edge and of nothing else.';
     END IF;
     v_row := pg_catalog.format('edge row (source=%s, bucket=%s, implementation_type=%s, event_type=%s)',
         pg_catalog.left(pg_catalog.quote_nullable(NEW.source), 140), NEW.bucket,
