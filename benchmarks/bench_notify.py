@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from harness import add_smoke, smoke  # beside this script
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -213,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--part", choices=("all", "outbox", "deliveries"), default="all", help="what to measure"
     )
+    add_smoke(parser)
     args = parser.parse_args(argv)
+    smoke(args, implementations=2, minutes=10, deliveries=20)
     if not 1 <= args.implementations <= 100 or not 10 <= args.minutes <= 1000:
         parser.error("--implementations 1..100, --minutes 10..1000")
     root = Path(tempfile.mkdtemp(prefix="cachemon-bench-notify-"))

@@ -713,6 +713,10 @@ def parse_matchers(items: list[str] | tuple[str, ...]) -> list[dict[str, str]]:
         value = m.group(3).strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+            # No implementation, rule or finding text holds a control character (the tables'
+            # CHECKs refuse them), and PostgreSQL's json cannot hold NUL: refused here, named.
+            raise InvalidInput(f"matcher {item!r}: its value holds a control character")
         out.append({"name": m.group(1), "op": m.group(2), "value": value})
     return out
 

@@ -28,13 +28,20 @@ SET CONSTRAINTS cachemon._settings_name_fkey, cachemon._setting_rules_name_fkey 
 
 UPDATE cachemon._setting_rules SET max_value = '3650 days' WHERE max_value = '10 years';
 UPDATE cachemon._setting_rules SET max_value = '36500 days' WHERE max_value = '100 years';
+-- Only interval settings are cast (a CASE, so the cast never meets 'true' or a number,
+-- whatever order the planner evaluates the conditions in).
+WITH iv AS MATERIALIZED (
+    SELECT s.name, CASE WHEN r.kind = 'interval' THEN s.value::interval END AS v
+      FROM cachemon._settings AS s
+      JOIN cachemon._setting_rules AS r ON r.name = s.name
+     WHERE r.kind = 'interval'
+)
 UPDATE cachemon._settings AS s
-   SET value = (s.value::interval
-                - pg_catalog.make_interval(years => pg_catalog.date_part('year', s.value::interval)::integer,
-                                           months => pg_catalog.date_part('month', s.value::interval)::integer)
-                + pg_catalog.make_interval(days => (365 * pg_catalog.date_part('year', s.value::interval)
-                                                    + 30 * pg_catalog.date_part('month', s.value::interval))::integer))::text
-  FROM cachemon._setting_rules AS r
- WHERE r.name = s.name AND r.kind = 'interval'
-   AND (pg_catalog.date_part('year', s.value::interval) <> 0
-        OR pg_catalog.date_part('month', s.value::interval) <> 0);
+   SET value = (iv.v
+                - pg_catalog.make_interval(years => pg_catalog.date_part('year', iv.v)::integer,
+                                           months => pg_catalog.date_part('month', iv.v)::integer)
+                + pg_catalog.make_interval(days => (365 * pg_catalog.date_part('year', iv.v)
+                                                    + 30 * pg_catalog.date_part('month', iv.v))::integer))::text
+  FROM iv
+ WHERE iv.name = s.name
+   AND (pg_catalog.date_part('year', iv.v) <> 0 OR pg_catalog.date_part('month', iv.v) <> 0);
