@@ -12,6 +12,7 @@ import pytest
 
 from orchestrator.synthetic import Profile
 from tests.auditor_helpers import LEGACY, NEW, Conn, T, audit, baselined, findings, play
+from tests.rollup_helpers import tick_until_idle
 
 PHASE = 20  # minutes per step
 
@@ -140,35 +141,41 @@ def test_rule_in_four_steps(conn: Conn, case: Case) -> None:
 
 def test_the_loo_quantile_bounds_use_the_response_time_rules_significance(conn: Conn) -> None:
     """The lower confidence bounds of the loo quantiles (judged by response_time) are taken at
-    that rule's significance_z: its default 3.09 gives the bounds the rule always had; z = 0
-    puts the bound at the quantile itself, a larger z lowers it."""
-    baselined(conn)
-    end = play(conn, [(NEW, 15)], T, seed=0.7)
-    window = (end - timedelta(minutes=15), end)
+    that rule's significance_z (default 3.09, the constant the bounds always used): z = 0 puts
+    the bound at the quantile itself, a larger z lowers it. Real events with spread latencies
+    (1..1000 ms, 200 a minute) through the raw table and tick, so the sketch has the spread."""
+    conn.execute(
+        "INSERT INTO cachemon.cache_metrics"
+        " (recorded_at, implementation_type, event_type, response_time_ms)"
+        " SELECT date_trunc('minute', now()) - interval '20 minutes'"
+        "        + (g / 200) * interval '1 minute' + (g % 200) * interval '250 milliseconds',"
+        "        'new', 'hit', 1 + (g * 7919) % 1000"
+        "   FROM generate_series(0, 15 * 200 - 1) AS g"
+    )
+    tick_until_idle(conn)
 
     def bounds() -> dict[str, Any]:
         row = conn.execute(
             "SELECT loo_p95_response_time_ms AS q, loo_p95_lower_ms AS lower"
-            " FROM cachemon._window_stats(%s, %s) WHERE implementation_type = 'new'",
-            window,
+            " FROM cachemon._window_stats(date_trunc('minute', now()) - interval '20 minutes',"
+            "                             date_trunc('minute', now()) - interval '5 minutes')"
+            " WHERE implementation_type = 'new'"
         ).fetchone()
         assert row is not None and row["q"] is not None
         return dict(row)
 
+    def at(z: float) -> dict[str, Any]:
+        conn.execute(
+            "UPDATE cachemon._auditor_rules SET significance_z = %s WHERE rule = 'response_time'",
+            (z,),
+        )
+        return bounds()
+
     default = bounds()
-    z = conn.execute(
+    assert conn.execute(
         "SELECT significance_z AS z FROM cachemon._auditor_rules WHERE rule = 'response_time'"
-    ).fetchone()
-    assert z == {"z": 3.09}
-    conn.execute(
-        "UPDATE cachemon._auditor_rules SET significance_z = 0 WHERE rule = 'response_time'"
-    )
-    at_zero = bounds()
-    conn.execute(
-        "UPDATE cachemon._auditor_rules SET significance_z = 6 WHERE rule = 'response_time'"
-    )
-    at_six = bounds()
-    assert at_six["lower"] <= default["lower"] <= at_zero["lower"]
-    assert at_six["lower"] < at_zero["lower"]
+    ).fetchone() == {"z": 3.09}
+    at_zero, at_thirty = at(0), at(30)
+    assert at_thirty["lower"] < default["lower"] < at_zero["lower"]
     assert at_zero["lower"] == pytest.approx(at_zero["q"], rel=0.02)
-    assert default["q"] == at_zero["q"] == at_six["q"]
+    assert default["q"] == at_zero["q"] == at_thirty["q"]
