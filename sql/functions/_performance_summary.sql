@@ -48,7 +48,7 @@ BEGIN
      * cache_metrics_1min, so a 30-day window reads about 29 daily rows, at most 46 hourly rows
      * and 118 minutes per implementation (~45k sketch keys instead of ~490k). Counts, rates,
      * averages and maxima are exact sums; p50/p95/p99 come from the merged latency sketches
-     * (within 0.9% of percentile_disc over the window's events). Reflects what tick() has
+     * (within 0.55% of percentile_disc over the window's events). Reflects what tick() has
      * rolled up. A non-positive window returns no rows.
      *
      * The work of one call is bounded, whoever calls it and however many implementations

@@ -11,7 +11,7 @@ BEGIN
     /*
      * Response time above baseline, over every window of cachemon._auditor_windows, one row
      * per window and metric: p50, p95 and p99 of the window (quantiles of the merged minute
-     * sketches, within 0.9%); not the average, which a few very slow requests move at will
+     * sketches, within 0.55%); not the average, which a few very slow requests move at will
      * (the migration rule and verdict still report it). All without the window's worst minute (loo:
      * one slow minute, or one request 20x slower in a quiet minute, cannot open a finding).
      * Expected: the baseline's pooled quantile of that hour of day (merged sketches of the

@@ -17,7 +17,7 @@ BEGIN
      * - Only fully rolled-up minutes: a minute with a mark still queued in _dirty_buckets is
      *   left out (its row may be half-built) and counted in pending_minutes.
      * - Exact sums and pooled rates (contract definitions). Window percentiles come from the
-     *   merge of the minutes' latency sketches (within the sketch's 0.9%), not from averaging
+     *   merge of the minutes' latency sketches (within the sketch's 0.55%), not from averaging
      *   minute p95s; minute rows without a sketch fall back to the latency-weighted mean of
      *   their minute percentiles.
      * - The same once more without the window's single worst minute for each metric

@@ -45,7 +45,7 @@ AS $function$
 $function$;
 
 COMMENT ON FUNCTION cachemon.get_cache_performance_summary(text, interval, timestamptz) IS
-    'Performance of each implementation (or the one named) over the whole minutes of [p_now - time_window, p_now): counts, hit and error rate, average and p50/p95/p99 response time (merged sketches, within 0.9% of percentile_disc), cache size. Whole UTC days come from the internal daily merge _cache_metrics_1day, the other whole hours from cache_metrics_1hour, the ends from cache_metrics_1min. Bounded work: p_now within [now() - retention.1hour, now() + 1 day] (no infinity); a call that would read more than 100,000 stored rows is refused before any merge.';
+    'Performance of each implementation (or the one named) over the whole minutes of [p_now - time_window, p_now): counts, hit and error rate, average and p50/p95/p99 response time (merged sketches, within 0.55% of percentile_disc), cache size. Whole UTC days come from the internal daily merge _cache_metrics_1day, the other whole hours from cache_metrics_1hour, the ends from cache_metrics_1min. Bounded work: p_now within [now() - retention.1hour, now() + 1 day] (no infinity); a call that would read more than 100,000 stored rows is refused before any merge.';
 
 REVOKE ALL ON FUNCTION cachemon.get_cache_performance_summary(text, interval, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cachemon.get_cache_performance_summary(text, interval, timestamptz)
