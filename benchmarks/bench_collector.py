@@ -151,10 +151,7 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=500, help="blocks of 1000 record calls")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: every line, quickly")
     parser.add_argument("--e2e-child", nargs=2, metavar=("URL", "EVENTS"), help=argparse.SUPPRESS)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: shows that it runs")
     args = parser.parse_args()
-    if args.smoke:
-        args.events, args.blocks = 2_000, 5
     if args.e2e_child:
         e2e_child(args.e2e_child[0], int(args.e2e_child[1]))
         return
