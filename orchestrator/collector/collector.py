@@ -16,14 +16,12 @@ the outbox), else the oldest are dropped and counted.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import logging
 import math
 import os
 import threading
 import time
-import weakref
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,7 @@ from orchestrator.collector.events import (
 from orchestrator.collector.flusher import Flusher
 from orchestrator.collector.instrument import Operation
 from orchestrator.collector.keys import check_key_mode
+from orchestrator.collector.lifecycle import live as _live
 from orchestrator.collector.recorder import Recorder
 from orchestrator.collector.sink import BatchWriter
 from orchestrator.collector.spool import SpoolFile
@@ -57,8 +56,6 @@ log = logging.getLogger("cachemon.collector")
 # 0.0 and everything outside [MIN_RESPONSE_TIME_MS, MAX] take check_response_time.
 _RT_LIMIT = math.nextafter(MAX_RESPONSE_TIME_MS, math.inf)
 _time = time.time
-
-_live: weakref.WeakSet[Collector] = weakref.WeakSet()
 
 
 def _noop(*args: object, **kwargs: object) -> None:
@@ -485,21 +482,3 @@ class Collector(Flusher):
                 util.Finalize(self, self.stop, exitpriority=10)
             except Exception:  # pragma: no cover - multiprocessing is stdlib
                 pass
-
-
-def _after_fork_in_child() -> None:
-    for collector in list(_live):
-        collector._after_fork_in_child()
-
-
-def _stop_all_at_exit() -> None:
-    for collector in list(_live):
-        if collector._thread is not None:
-            try:
-                collector.stop()
-            except Exception:  # exiting: report, never raise
-                log.exception("cachemon collector: flush at exit failed")
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-atexit.register(_stop_all_at_exit)
