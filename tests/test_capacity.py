@@ -69,7 +69,8 @@ def test_supabase_broadcast_checks_once_and_sends_every_row(conn: Conn) -> None:
     ],
 )
 def test_the_push_trigger_function_refuses_other_tables_and_shapes(conn: Conn, ddl: str) -> None:
-    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="_push_metrics_1min: refuses to run"):
+    refused = "_push_metrics_1min: refuses to run"
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match=refused):
         conn.execute(ddl)
 
 

@@ -7,14 +7,12 @@ import atexit
 import logging
 import os
 import weakref
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from orchestrator.collector.collector import Collector
+from typing import Any
 
 log = logging.getLogger("cachemon.collector")
 
-live: weakref.WeakSet[Collector] = weakref.WeakSet()
+# Collector instances (typed Any: this module sits below collector.py, which it must not import).
+live: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
